@@ -1,0 +1,500 @@
+//! Benchmarks of sealed-session against its peers, driven in-process
+//! without sockets; see `docs/src/performance.md`.
+//!
+//! Run them with `cargo bench -p sealed-session-benches`: the `sessions`
+//! bench times every stack with criterion, then prints one
+//! `ratio <name> <value> (target <= <t>)` line per target of issue 9; the
+//! `allocations` bench counts allocations per request.
+//!
+//! Every stack is a [`Runner`]: a closure that serves `n` requests (or
+//! seals and unseals `n` records) and returns the time it took, on a
+//! single-threaded runtime of its own.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::{HeaderValue, Request, header};
+use sealed_session::adapters::axum::SessionLayer;
+use sealed_session::{Keyring, MemoryStore, Secret, Session, SessionEngine, SessionMap, iron};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+/// The secret every stack seals with.
+pub const SECRET: &str = "a-benchmark-secret-that-is-long-enough-0123456789";
+
+/// The session every per-request bench carries: about 100 bytes of user
+/// fields (`_expires` and the peers' own bookkeeping come on top).
+fn login_fields() -> [(&'static str, Value); 5] {
+    [
+        ("userId", json!("user-000042")),
+        ("email", json!("alice@example.com")),
+        ("roles", json!(["admin", "editor"])),
+        ("theme", json!("dark")),
+        ("count", json!(0)),
+    ]
+}
+
+/// A record of about 200 bytes of JSON, for the iron benches.
+#[must_use]
+pub fn iron_record() -> Value {
+    json!({
+        "userId": "user-000042",
+        "email": "alice@example.com",
+        "name": "Alice Example",
+        "roles": ["admin", "editor"],
+        "theme": "dark",
+        "locale": "en-GB",
+        "cart": [101, 202, 303],
+        "count": 7,
+        "_expires": 1_800_000_000_000_u64,
+        "_flashKeys": ["message"],
+        "message": "Saved"
+    })
+}
+
+/// Serves `n` requests (or does `n` operations) and returns the time taken.
+pub struct Runner {
+    name: &'static str,
+    run: Box<dyn FnMut(u64) -> Duration>,
+}
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner").field("name", &self.name).finish()
+    }
+}
+
+impl Runner {
+    fn new(name: &'static str, run: impl FnMut(u64) -> Duration + 'static) -> Self {
+        Self {
+            name,
+            run: Box::new(run),
+        }
+    }
+
+    /// The bench's name (`axum/stateless/rw`, ...).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Runs `n` iterations; returns the total time.
+    pub fn run(&mut self, n: u64) -> Duration {
+        (self.run)(n)
+    }
+
+    /// Nanoseconds per iteration over `n` iterations.
+    pub fn ns_per_iter(&mut self, n: u64) -> f64 {
+        self.run(n).as_secs_f64() * 1e9 / n as f64
+    }
+
+    /// How many iterations take about `target`.
+    pub fn calibrate(&mut self, target: Duration) -> u64 {
+        self.run(16); // warm up
+        let mut n = 16;
+        loop {
+            let took = self.run(n);
+            if took >= target / 4 || n > 1 << 24 {
+                let per = took.as_secs_f64() / n as f64;
+                return ((target.as_secs_f64() / per) as u64).max(1);
+            }
+            n *= 4;
+        }
+    }
+}
+
+/// iron-webcrypto-rs' default options and the password, as its README
+/// uses them.
+fn peer_iron() -> (
+    iron_webcrypto_rs::Password<'static>,
+    iron_webcrypto_rs::SealOptions,
+) {
+    (
+        iron_webcrypto_rs::Password::from(SECRET),
+        iron_webcrypto_rs::SealOptions::default(),
+    )
+}
+
+/// Seal then unseal [`iron_record`] with sealed-session's `iron` module.
+#[must_use]
+pub fn iron_ours() -> Runner {
+    let ring = Keyring::single(Secret::new(SECRET).expect("long secret"));
+    let record = iron_record();
+    Runner::new("iron/seal+unseal/sealed-session", move |n| {
+        let start = Instant::now();
+        for _ in 0..n {
+            let token = iron::seal_json(std::hint::black_box(&record), ring.current());
+            let opened = iron::unseal_json(&token, &ring, 1_700_000_000_000).expect("opens");
+            std::hint::black_box(opened);
+        }
+        start.elapsed()
+    })
+}
+
+/// Seal then unseal [`iron_record`] with iron-webcrypto-rs.
+#[must_use]
+pub fn iron_peer() -> Runner {
+    let (password, options) = peer_iron();
+    let record = iron_record();
+    Runner::new("iron/seal+unseal/iron-webcrypto-rs", move |n| {
+        let start = Instant::now();
+        for _ in 0..n {
+            let token = iron_webcrypto_rs::seal(std::hint::black_box(&record), &password, &options)
+                .expect("seals");
+            let opened: Value =
+                iron_webcrypto_rs::unseal(&token, &password, &options).expect("opens");
+            std::hint::black_box(opened);
+        }
+        start.elapsed()
+    })
+}
+
+/// The `Cookie` header a browser would send back after these `Set-Cookie`
+/// values.
+fn cookie_header<'a>(set_cookies: impl Iterator<Item = &'a str>) -> String {
+    set_cookies
+        .filter_map(|v| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Which session stack an axum router runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AxumStack {
+    /// No session layer: the baseline.
+    Baseline,
+    /// sealed-session, stateless iron cookies.
+    Stateless,
+    /// sealed-session with its `MemoryStore`.
+    Memory,
+    /// tower-sessions with its `MemoryStore`.
+    TowerSessions,
+}
+
+/// What a handler does with the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Read a field, write a counter.
+    ReadWrite,
+    /// Read a field.
+    ReadOnly,
+    /// Never touch the session.
+    Untouched,
+}
+
+impl Work {
+    fn path(self) -> &'static str {
+        match self {
+            Self::ReadWrite => "/rw",
+            Self::ReadOnly => "/ro",
+            Self::Untouched => "/plain",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::ReadWrite => "rw",
+            Self::ReadOnly => "ro",
+            Self::Untouched => "untouched",
+        }
+    }
+}
+
+mod ours {
+    use super::{Session, SessionMap, login_fields};
+
+    pub(super) async fn login(session: Session<SessionMap>) -> &'static str {
+        for (key, value) in login_fields() {
+            session.set(key, value);
+        }
+        "ok"
+    }
+
+    pub(super) async fn rw(session: Session<SessionMap>) -> String {
+        let n = session.get::<u64>("count").unwrap_or(0) + 1;
+        session.set("count", n);
+        n.to_string()
+    }
+
+    pub(super) async fn ro(session: Session<SessionMap>) -> String {
+        session.get::<String>("userId").unwrap_or_default()
+    }
+}
+
+mod peer_tower {
+    use super::login_fields;
+    use tower_sessions::Session;
+
+    pub(super) async fn login(session: Session) -> &'static str {
+        for (key, value) in login_fields() {
+            session.insert(key, value).await.expect("insert");
+        }
+        "ok"
+    }
+
+    pub(super) async fn rw(session: Session) -> String {
+        let n = session.get::<u64>("count").await.expect("get").unwrap_or(0) + 1;
+        session.insert("count", n).await.expect("insert");
+        n.to_string()
+    }
+
+    pub(super) async fn ro(session: Session) -> String {
+        session
+            .get::<String>("userId")
+            .await
+            .expect("get")
+            .unwrap_or_default()
+    }
+}
+
+async fn plain() -> String {
+    String::from("user-000042")
+}
+
+fn axum_router(stack: AxumStack) -> Router {
+    let secret = Secret::new(SECRET).expect("long secret");
+    match stack {
+        AxumStack::Baseline => Router::new()
+            .route("/rw", get(plain))
+            .route("/ro", get(plain))
+            .route("/plain", get(plain)),
+        AxumStack::Stateless | AxumStack::Memory => {
+            let routes = Router::new()
+                .route("/login", get(ours::login))
+                .route("/rw", get(ours::rw))
+                .route("/ro", get(ours::ro))
+                .route("/plain", get(plain));
+            let builder = SessionEngine::builder().with_secret(secret);
+            if stack == AxumStack::Memory {
+                let engine = builder
+                    .with_store(MemoryStore::new())
+                    .build()
+                    .expect("engine");
+                routes.layer(SessionLayer::new(engine))
+            } else {
+                routes.layer(SessionLayer::new(builder.build().expect("engine")))
+            }
+        }
+        AxumStack::TowerSessions => {
+            let layer =
+                tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
+                    .with_secure(false);
+            Router::new()
+                .route("/login", get(peer_tower::login))
+                .route("/rw", get(peer_tower::rw))
+                .route("/ro", get(peer_tower::ro))
+                .route("/plain", get(plain))
+                .layer(layer)
+        }
+    }
+}
+
+fn axum_request(path: &str, cookie: &HeaderValue) -> Request<Body> {
+    let mut request = Request::get(path)
+        .body(Body::empty())
+        .expect("a valid request");
+    request.headers_mut().insert(header::COOKIE, cookie.clone());
+    request
+}
+
+/// Logs in once through the stack's `/login` and returns the cookie the
+/// browser would send back (the baseline gets a cookie of similar size).
+async fn axum_login(router: &Router, stack: AxumStack) -> HeaderValue {
+    if stack == AxumStack::Baseline {
+        return HeaderValue::from_static(
+            "sid=Fe26.2**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*aaaaaaaaaaaaaaaaaaaaaa*bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*cccccccccccccccccccccccccccccccccccccccccc; sx=1",
+        );
+    }
+    let response = router
+        .clone()
+        .oneshot(
+            Request::get("/login")
+                .body(Body::empty())
+                .expect("a valid request"),
+        )
+        .await
+        .expect("infallible");
+    let cookies = cookie_header(
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    assert!(!cookies.is_empty(), "{stack:?}: login set no cookie");
+    HeaderValue::from_str(&cookies).expect("a valid cookie header")
+}
+
+/// Requests to an axum router with `stack`, the handler doing `work`; the
+/// request carries the session cookie (the baseline one of a similar size).
+#[must_use]
+pub fn axum(stack: AxumStack, work: Work) -> Runner {
+    let rt = current_thread();
+    let router = axum_router(stack);
+    let cookie = rt.block_on(axum_login(&router, stack));
+    let name = match (stack, work) {
+        (AxumStack::Baseline, _) => "axum/no-session",
+        (AxumStack::Stateless, Work::Untouched) | (AxumStack::Memory, Work::Untouched) => {
+            "axum/sealed-session/untouched"
+        }
+        (AxumStack::Stateless, Work::ReadWrite) => "axum/sealed-session-stateless/rw",
+        (AxumStack::Stateless, Work::ReadOnly) => "axum/sealed-session-stateless/ro",
+        (AxumStack::Memory, Work::ReadWrite) => "axum/sealed-session-memory/rw",
+        (AxumStack::Memory, Work::ReadOnly) => "axum/sealed-session-memory/ro",
+        (AxumStack::TowerSessions, Work::ReadWrite) => "axum/tower-sessions-memory/rw",
+        (AxumStack::TowerSessions, Work::ReadOnly) => "axum/tower-sessions-memory/ro",
+        (AxumStack::TowerSessions, Work::Untouched) => "axum/tower-sessions-memory/untouched",
+    };
+    let path = work.path();
+    // Check once that the handler sees the session.
+    if stack != AxumStack::Baseline && work == Work::ReadOnly {
+        let body = rt.block_on(async {
+            let response = router
+                .clone()
+                .oneshot(axum_request(path, &cookie))
+                .await
+                .expect("infallible");
+            axum::body::to_bytes(response.into_body(), 1024)
+                .await
+                .expect("body")
+        });
+        assert_eq!(&body[..], b"user-000042", "{name}: session not loaded");
+    }
+    Runner::new(name, move |n| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                let response = router
+                    .clone()
+                    .oneshot(axum_request(path, &cookie))
+                    .await
+                    .expect("infallible");
+                std::hint::black_box(response);
+            }
+            start.elapsed()
+        })
+    })
+}
+
+mod peer_actix {
+    use super::login_fields;
+    use actix_session::Session;
+
+    pub(super) async fn login(session: Session) -> &'static str {
+        for (key, value) in login_fields() {
+            session.insert(key, value).expect("insert");
+        }
+        "ok"
+    }
+
+    pub(super) async fn rw(session: Session) -> String {
+        let n = session.get::<u64>("count").expect("get").unwrap_or(0) + 1;
+        session.insert("count", n).expect("insert");
+        n.to_string()
+    }
+
+    pub(super) async fn ro(session: Session) -> String {
+        session
+            .get::<String>("userId")
+            .expect("get")
+            .unwrap_or_default()
+    }
+}
+
+/// Requests to an actix-web app, with actix-session's (encrypted) cookie
+/// store when `session` is true, the handler doing `work`.
+#[must_use]
+pub fn actix(session: bool, work: Work) -> Runner {
+    use actix_session::SessionMiddleware;
+    use actix_session::storage::CookieSessionStore;
+    use actix_web::http::header::{COOKIE, SET_COOKIE};
+    use actix_web::{App, test, web};
+
+    let system = actix_web::rt::System::new();
+    let name = match (session, work) {
+        (false, _) => "actix/no-session",
+        (true, Work::ReadWrite) => "actix/actix-session-cookie/rw",
+        (true, Work::ReadOnly) => "actix/actix-session-cookie/ro",
+        (true, Work::Untouched) => "actix/actix-session-cookie/untouched",
+    };
+    let path = work.path();
+    let key = actix_web::cookie::Key::from(&[7u8; 64]);
+    let middleware = SessionMiddleware::builder(CookieSessionStore::default(), key)
+        .cookie_secure(false)
+        .build();
+    let app = App::new()
+        .wrap(actix_web::middleware::Condition::new(session, middleware))
+        .route("/login", web::get().to(peer_actix::login))
+        .route(
+            "/rw",
+            if session {
+                web::get().to(peer_actix::rw)
+            } else {
+                web::get().to(plain)
+            },
+        )
+        .route(
+            "/ro",
+            if session {
+                web::get().to(peer_actix::ro)
+            } else {
+                web::get().to(plain)
+            },
+        )
+        .route("/plain", web::get().to(plain));
+    let (app, cookie) = system.block_on(async {
+        let app = test::init_service(app).await;
+        let cookie = if session {
+            let response =
+                test::call_service(&app, test::TestRequest::get().uri("/login").to_request()).await;
+            cookie_header(
+                response
+                    .headers()
+                    .get_all(SET_COOKIE)
+                    .filter_map(|v| v.to_str().ok()),
+            )
+        } else {
+            "id=".to_owned() + &"x".repeat(300)
+        };
+        (app, cookie)
+    });
+    if session && work == Work::ReadOnly {
+        let body = system.block_on(async {
+            let request = test::TestRequest::get()
+                .uri(path)
+                .insert_header((COOKIE, cookie.as_str()))
+                .to_request();
+            test::call_and_read_body(&app, request).await
+        });
+        assert_eq!(&body[..], b"user-000042", "{name}: session not loaded");
+    }
+    Runner::new(name, move |n| {
+        system.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                let request = test::TestRequest::get()
+                    .uri(path)
+                    .insert_header((COOKIE, cookie.as_str()))
+                    .to_request();
+                let response = test::call_service(&app, request).await;
+                std::hint::black_box(response);
+            }
+            start.elapsed()
+        })
+    })
+}
+
+/// The [`Work`]'s label in bench names.
+#[must_use]
+pub fn label(work: Work) -> &'static str {
+    work.label()
+}

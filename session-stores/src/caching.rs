@@ -1,0 +1,171 @@
+//! A two-tier store: an in-process cache in front of any store.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+
+use crate::sweep::DeleteExpired;
+use crate::time::record_expiry;
+
+/// An in-process cache tier in front of a backend store, write-through.
+///
+/// - `get` asks the cache, then on a miss the backend, and keeps what the
+///   backend returned in the cache until the record expires (or for the
+///   [cache TTL](Self::with_cache_ttl), when shorter).
+/// - `set` writes the backend, then the cache. When the backend fails, the
+///   cached copy is dropped and the error returned: the tiers never
+///   disagree about a write that failed.
+/// - `delete` drops the cached copy, deletes in the backend, then drops the
+///   cached copy again (so a concurrent read that refilled the cache in
+///   between cannot resurrect the record). [`regenerate`] is a delete and a
+///   set, so it is correct across both tiers too.
+///
+/// Both tiers are [`Store`]s: use [`MemoryStore`](sealed_session::MemoryStore)
+/// for an unbounded cache, or `MokaStore` (feature `moka`) for a bounded one.
+///
+/// # Several instances
+///
+/// A cache is per process: a session deleted or changed through another
+/// instance stays readable here until its cached copy expires. With more
+/// than one instance, set a short [cache TTL](Self::with_cache_ttl) (a few
+/// seconds) or route each user to one instance.
+///
+/// [`regenerate`]: sealed_session::Session::regenerate
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use sealed_session::{MemoryStore, SessionEngine};
+/// use sealed_session_stores::CachingStore;
+///
+/// let backend = MemoryStore::new(); // a RedisStore or PostgresStore in practice
+/// let store = CachingStore::new(MemoryStore::new(), backend)
+///     .with_cache_ttl(Duration::from_secs(5));
+/// let engine = SessionEngine::builder().with_store(store).build()?;
+/// # let _ = engine;
+/// # Ok::<(), sealed_session::BuildError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct CachingStore<C, B> {
+    cache: C,
+    backend: B,
+    cache_ttl: Option<Duration>,
+}
+
+impl<C, B> CachingStore<C, B> {
+    /// `cache` in front of `backend`.
+    #[must_use]
+    pub fn new(cache: C, backend: B) -> Self {
+        Self {
+            cache,
+            backend,
+            cache_ttl: None,
+        }
+    }
+
+    /// The longest a record stays cached (default: until it expires).
+    #[must_use]
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = Some(ttl);
+        self
+    }
+
+    /// The cache tier.
+    #[must_use]
+    pub fn cache(&self) -> &C {
+        &self.cache
+    }
+
+    /// The backend tier.
+    #[must_use]
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// When a record expiring at `expires_at` leaves the cache.
+    fn cache_until(&self, expires_at: SystemTime) -> SystemTime {
+        match self.cache_ttl {
+            Some(ttl) => expires_at.min(SystemTime::now() + ttl),
+            None => expires_at,
+        }
+    }
+}
+
+impl<C: Store, B: Store> Store for CachingStore<C, B> {
+    async fn get(
+        &self,
+        id: &SessionId,
+        cx: &RequestContext,
+    ) -> Result<Option<Arc<Record>>, StoreError> {
+        match self.cache.get(id, cx).await {
+            Ok(Some(record)) => return Ok(Some(record)),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, session = %id, "session cache failed; reading the backend");
+            }
+        }
+        let Some(record) = self.backend.get(id, cx).await? else {
+            return Ok(None);
+        };
+        // A record without `_expires` is not cached: there is no bound on
+        // how long the copy would be right.
+        if let Some(expires_at) = record_expiry(&record) {
+            let until = self.cache_until(expires_at);
+            if until > SystemTime::now()
+                && let Err(error) = self.cache.set(id, Arc::clone(&record), until, cx).await
+            {
+                tracing::warn!(%error, session = %id, "could not cache a session");
+            }
+        }
+        Ok(Some(record))
+    }
+
+    async fn set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        cx: &RequestContext,
+    ) -> Result<(), StoreError> {
+        if let Err(error) = self
+            .backend
+            .set(id, Arc::clone(&record), expires_at, cx)
+            .await
+        {
+            // The backend may or may not hold the new record: keep no copy.
+            let _ = self.cache.delete(id, cx).await;
+            return Err(error);
+        }
+        let until = self.cache_until(expires_at);
+        if until > SystemTime::now() {
+            if let Err(error) = self.cache.set(id, record, until, cx).await {
+                // A stale copy must not outlive a failed refresh.
+                self.cache.delete(id, cx).await?;
+                tracing::warn!(%error, session = %id, "could not cache a session");
+            }
+        } else {
+            self.cache.delete(id, cx).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId, cx: &RequestContext) -> Result<(), StoreError> {
+        self.cache.delete(id, cx).await?;
+        let result = self.backend.delete(id, cx).await;
+        self.cache.delete(id, cx).await?;
+        result
+    }
+}
+
+impl<C, B> DeleteExpired for CachingStore<C, B>
+where
+    C: Send + Sync + 'static,
+    B: DeleteExpired,
+{
+    /// Sweeps the backend; cache tiers expire their own copies.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.backend.delete_expired().await
+    }
+}

@@ -1,0 +1,296 @@
+//! [`FileStore`]: one file per session in a directory.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+use sha2::{Digest, Sha256};
+
+use crate::sweep::DeleteExpired;
+use crate::time::{now_ms, to_ms};
+
+const BACKEND: &str = "file";
+/// Temporary files older than this are leftovers of a crash.
+const STALE_TMP: Duration = Duration::from_secs(600);
+
+/// Keeps each session in its own file in a directory.
+///
+/// - File names are the SHA-256 of the id in hex (`<64 hex>.json`): fixed
+///   length, lowercase, so no id can reach outside the directory and ids
+///   that differ only in case stay apart on case-insensitive file systems.
+/// - A file holds the expiry (milliseconds since the epoch) on its first
+///   line, then the record as JSON.
+/// - Writes are atomic: the record goes to a temporary file in the same
+///   directory, which is then renamed over the old one. A reader sees the
+///   old record or the new one, never half of one. Writes are not
+///   `fsync`ed: a power cut may lose the last writes, not corrupt them.
+/// - Expired files are never returned and are removed when met;
+///   [`delete_expired`](Self::delete_expired) (or a
+///   [`spawn_sweeper`](crate::spawn_sweeper)) removes the rest.
+///
+/// Good for one process on one machine with modest traffic and no database;
+/// prefer `SqliteStore` otherwise. Clones share the directory.
+///
+/// # Examples
+///
+/// ```no_run
+/// use sealed_session::SessionEngine;
+/// use sealed_session_stores::FileStore;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = FileStore::open("/var/lib/myapp/sessions").await?;
+/// let engine = SessionEngine::builder().with_store(store).build()?;
+/// # let _ = engine; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dir: Arc<PathBuf>,
+}
+
+impl FileStore {
+    /// A store in `dir`, creating it (and its parents) when missing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] (backend `"file"`) when the directory cannot
+    /// be created or is not a directory.
+    pub async fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let dir = dir.into();
+        let path = dir.clone();
+        blocking(move || {
+            fs::create_dir_all(&path)?;
+            if fs::metadata(&path)?.is_dir() {
+                Ok(())
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    format!("{} is not a directory", path.display()),
+                ))
+            }
+        })
+        .await?;
+        Ok(Self { dir: Arc::new(dir) })
+    }
+
+    /// The directory the sessions are kept in.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file that holds the session `id`.
+    #[must_use]
+    pub fn path_of(&self, id: &SessionId) -> PathBuf {
+        self.dir.join(file_name(id))
+    }
+
+    /// Removes every session file past its expiry, and temporary files
+    /// left by a crash; returns how many sessions were removed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the directory cannot be read. Files
+    /// that vanish or cannot be read during the sweep are skipped.
+    pub async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let dir = Arc::clone(&self.dir);
+        blocking(move || sweep(&dir)).await
+    }
+}
+
+fn file_name(id: &SessionId) -> String {
+    let digest = Sha256::digest(id.as_str().as_bytes());
+    let mut name = String::with_capacity(69);
+    for byte in digest {
+        let _ = write!(name, "{byte:02x}");
+    }
+    name.push_str(".json");
+    name
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T, F>(work: F) -> Result<T, StoreError>
+where
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(|e| StoreError::backend(BACKEND, e)),
+        Err(join) => Err(StoreError::backend(BACKEND, join)),
+    }
+}
+
+fn corrupt(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{} is not a session file (no expiry line); delete it",
+            path.display()
+        ),
+    )
+}
+
+/// Splits a session file into its expiry and its JSON.
+fn parse(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let newline = bytes.iter().position(|&b| b == b'\n')?;
+    let head = std::str::from_utf8(bytes.get(..newline)?).ok()?;
+    Some((head.trim().parse().ok()?, bytes.get(newline + 1..)?))
+}
+
+fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn remove(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn write_atomically(dir: &Path, name: &str, head: u64, json: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!(".tmp-{}-{name}", SessionId::generate().as_str()));
+    let result = (|| {
+        let mut file = fs::File::create_new(&tmp)?;
+        writeln!(file, "{head}")?;
+        file.write_all(json)?;
+        drop(file);
+        fs::rename(&tmp, dir.join(name))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn sweep(dir: &Path) -> io::Result<u64> {
+    let now = now_ms();
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        if name.starts_with(".tmp-") {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TMP);
+            if stale {
+                let _ = remove(&path);
+            }
+            continue;
+        }
+        if !name.ends_with(".json") {
+            continue;
+        }
+        // The expiry is on the first line: read no more than that.
+        let mut head = [0u8; 32];
+        let Ok(n) = fs::File::open(&path).and_then(|mut f| f.read(&mut head)) else {
+            continue;
+        };
+        let expired = head
+            .get(..n)
+            .and_then(parse)
+            .is_some_and(|(expires, _)| expires <= now);
+        if expired && remove(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+impl Store for FileStore {
+    async fn get(
+        &self,
+        id: &SessionId,
+        _: &RequestContext,
+    ) -> Result<Option<Arc<Record>>, StoreError> {
+        let path = self.path_of(id);
+        let found = blocking(move || {
+            let Some(bytes) = read(&path)? else {
+                return Ok(None);
+            };
+            let Some((expires, _)) = parse(&bytes) else {
+                return Err(corrupt(&path));
+            };
+            if expires <= now_ms() {
+                remove(&path)?;
+                return Ok(None);
+            }
+            Ok(Some(bytes))
+        })
+        .await?;
+        let Some(bytes) = found else { return Ok(None) };
+        let json = parse(&bytes).map_or(&[][..], |(_, json)| json);
+        let record: Record =
+            serde_json::from_slice(json).map_err(|source| StoreError::Serialization {
+                backend: BACKEND,
+                source,
+            })?;
+        Ok(Some(Arc::new(record)))
+    }
+
+    async fn set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        _: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(&*record).map_err(|source| StoreError::Serialization {
+            backend: BACKEND,
+            source,
+        })?;
+        let dir = Arc::clone(&self.dir);
+        let name = file_name(id);
+        let expires = to_ms(expires_at);
+        blocking(move || write_atomically(&dir, &name, expires, &json)).await
+    }
+
+    async fn delete(&self, id: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
+        let path = self.path_of(id);
+        blocking(move || remove(&path)).await
+    }
+}
+
+impl DeleteExpired for FileStore {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        FileStore::delete_expired(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_fixed_hex() {
+        let name = file_name(&SessionId::parse("AAAAAAAAAAAAAAAAAAAA").unwrap());
+        let other = file_name(&SessionId::parse("aaaaaaaaaaaaaaaaaaaa").unwrap());
+        assert_eq!(name.len(), 69);
+        assert_ne!(name, other);
+        assert!(
+            name.trim_end_matches(".json")
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+    }
+
+    #[test]
+    fn parse_needs_an_expiry_line() {
+        assert_eq!(parse(b"12\n{}"), Some((12, &b"{}"[..])));
+        assert_eq!(parse(b"{}"), None);
+        assert_eq!(parse(b"x\n{}"), None);
+        assert_eq!(parse(b""), None);
+    }
+}

@@ -1,0 +1,230 @@
+//! [`MySqlStore`]: sessions in a MySQL or MariaDB table.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+use sqlx::mysql::MySqlPool;
+use sqlx::{AssertSqlSafe, Row as _};
+
+use crate::error::Error;
+use crate::sql::{DEFAULT_TABLE, backend, check_identifier, parse_record, record_json};
+use crate::sweep::DeleteExpired;
+use crate::time::{now_ms, to_ms_i64};
+
+const BACKEND: &str = "mysql";
+
+#[derive(Debug)]
+struct Queries {
+    schema: Option<String>,
+    table: String,
+    get: Arc<str>,
+    set: Arc<str>,
+    delete: Arc<str>,
+    delete_expired: Arc<str>,
+}
+
+impl Queries {
+    fn new(schema: Option<&str>, table: &str) -> Self {
+        let t = qualified(schema, table);
+        Self {
+            schema: schema.map(str::to_owned),
+            table: table.to_owned(),
+            get: format!("SELECT record FROM {t} WHERE id = ? AND expires_at > ?").into(),
+            // `VALUES()` rather than a row alias: MariaDB has no row alias.
+            set: format!(
+                "INSERT INTO {t} (id, record, expires_at) VALUES (?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE record = VALUES(record), expires_at = VALUES(expires_at)"
+            )
+            .into(),
+            delete: format!("DELETE FROM {t} WHERE id = ?").into(),
+            delete_expired: format!("DELETE FROM {t} WHERE expires_at <= ?").into(),
+        }
+    }
+}
+
+fn qualified(schema: Option<&str>, table: &str) -> String {
+    match schema {
+        Some(s) => format!("`{s}`.`{table}`"),
+        None => format!("`{table}`"),
+    }
+}
+
+/// Keeps sessions in a MySQL or MariaDB table, on a pool you already have.
+///
+/// Table (created by [`migrate`](Self::migrate)):
+///
+/// ```sql
+/// CREATE TABLE IF NOT EXISTS `sessions` (
+///     id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+///     record LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, -- JSON
+///     expires_at BIGINT NOT NULL,                                         -- ms since the epoch
+///     INDEX `sessions_expires_at_idx` (expires_at)
+/// ) ENGINE = InnoDB;
+/// ```
+///
+/// Ids are compared byte for byte (`ascii_bin`): with the default
+/// case-insensitive collation, two ids differing only in case would be one
+/// row. `get` never returns a row past `expires_at`; expired rows stay
+/// until [`delete_expired`](Self::delete_expired) or a
+/// [`spawn_sweeper`](crate::spawn_sweeper) removes them. Records up to the
+/// server's `max_allowed_packet` (16 MiB by default on MariaDB, 64 MiB on
+/// MySQL 8) fit. Clones share the pool.
+///
+/// # Examples
+///
+/// ```no_run
+/// use sealed_session::SessionEngine;
+/// use sealed_session_stores::MySqlStore;
+/// use sealed_session_stores::drivers::sqlx::MySqlPool;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = MySqlPool::connect("mysql://root@127.0.0.1:3306/app").await?;
+/// let store = MySqlStore::new(pool).with_table_name("web_sessions")?;
+/// store.migrate().await?;
+/// let engine = SessionEngine::builder().with_store(store).build()?;
+/// # let _ = engine; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+    queries: Arc<Queries>,
+}
+
+impl MySqlStore {
+    /// A store on an existing pool, in the table `sessions` of the
+    /// connection's database. Call [`migrate`](Self::migrate) once to
+    /// create the table.
+    #[must_use]
+    pub fn new(pool: MySqlPool) -> Self {
+        Self {
+            pool,
+            queries: Arc::new(Queries::new(None, DEFAULT_TABLE)),
+        }
+    }
+
+    /// Uses the table `name` (default `sessions`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidIdentifier`] unless `name` is 1 to 63 ASCII letters,
+    /// digits and underscores, not starting with a digit.
+    pub fn with_table_name(mut self, name: &str) -> Result<Self, Error> {
+        check_identifier(name)?;
+        self.queries = Arc::new(Queries::new(self.queries.schema.as_deref(), name));
+        Ok(self)
+    }
+
+    /// Puts the table in database (schema) `name` (default: the
+    /// connection's). The database must exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidIdentifier`], as for the table name.
+    pub fn with_schema(mut self, name: &str) -> Result<Self, Error> {
+        check_identifier(name)?;
+        self.queries = Arc::new(Queries::new(Some(name), &self.queries.table));
+        Ok(self)
+    }
+
+    /// Creates the table with its expiry index if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the server refuses (rights, say).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let q = &self.queries;
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+                 id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+                 record LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+                 expires_at BIGINT NOT NULL, \
+                 INDEX `{}_expires_at_idx` (expires_at)\
+             ) ENGINE = InnoDB",
+            qualified(q.schema.as_deref(), &q.table),
+            q.table
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        Ok(())
+    }
+
+    /// Deletes every row past its expiry; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the server fails.
+    pub async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.delete_expired)))
+            .bind(i64::try_from(now_ms()).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        Ok(done.rows_affected())
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    /// The table name, qualified and quoted as it appears in SQL.
+    #[must_use]
+    pub fn qualified_table_name(&self) -> String {
+        qualified(self.queries.schema.as_deref(), &self.queries.table)
+    }
+}
+
+impl Store for MySqlStore {
+    async fn get(
+        &self,
+        id: &SessionId,
+        _: &RequestContext,
+    ) -> Result<Option<Arc<Record>>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.get)))
+            .bind(id.as_str())
+            .bind(i64::try_from(now_ms()).unwrap_or(i64::MAX))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        let Some(row) = row else { return Ok(None) };
+        let json: &str = row.try_get(0).map_err(backend(BACKEND))?;
+        Ok(Some(Arc::new(parse_record(BACKEND, json)?)))
+    }
+
+    async fn set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        _: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let json = record_json(BACKEND, &record)?;
+        sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.set)))
+            .bind(id.as_str())
+            .bind(json)
+            .bind(to_ms_i64(expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
+        sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.delete)))
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        Ok(())
+    }
+}
+
+impl DeleteExpired for MySqlStore {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        MySqlStore::delete_expired(self).await
+    }
+}

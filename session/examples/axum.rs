@@ -1,0 +1,171 @@
+//! The demo server on axum, with a typed session and the `Required` guard.
+//!
+//! ```text
+//! SESSION_SECRET=a-secret-of-at-least-32-characters!! cargo run --example axum --features axum
+//! ```
+//!
+//! Reads `PORT` (default 3000), `SESSION_SECRET` or `SESSION_SECRETS`
+//! (rotation: `id=secret,...`, newest first; random when neither is set,
+//! with a warning), `SESSION_STORE` (unset: stateless cookies; or
+//! `memory`, `file:DIR`, `sqlite:PATH`, `postgres://…`, `mysql://…`,
+//! `redis://…`, `redis+cluster://host:port,…`) and `SESSION_COOKIE_POLICY` (`error`, the
+//! default: a session over 4 KB is a 500; `chunk`: split across `sid.0`,
+//! `sid.1`, …).
+
+use std::error::Error;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use sealed_session::adapters::axum::SessionLayer;
+use sealed_session::{
+    CookieSizePolicy, Encoder, Keyring, Required, Secret, SessionData, SessionEngine, Store,
+};
+use sealed_session_stores::store_from_url;
+use serde::{Deserialize, Serialize};
+
+/// The demo's session: the same record as the equivalent hono-session
+/// app (`userId`, `message`, `count`, `data`).
+#[derive(SessionData, Default, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoSession {
+    /// Set at login; `Required<DemoSession, UserId>` needs it.
+    #[session(required)]
+    user_id: Option<String>,
+    /// A flash message.
+    message: Option<String>,
+    /// `GET /count`.
+    count: u64,
+    /// `PUT /data`.
+    data: Option<String>,
+}
+
+/// The app's session type, named once.
+type Session = sealed_session::Session<DemoSession>;
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    user: String,
+}
+
+#[derive(Deserialize)]
+struct FlashQuery {
+    msg: String,
+}
+
+async fn login(session: Session, Query(query): Query<LoginQuery>) -> StatusCode {
+    session.regenerate();
+    session.set_user_id(Some(query.user));
+    StatusCode::NO_CONTENT
+}
+
+/// `401 Unauthorised` unless logged in; the handler gets the id itself.
+async fn me(user_id: Required<DemoSession, UserId>) -> String {
+    user_id.into_value()
+}
+
+async fn logout(session: Session) -> StatusCode {
+    session.destroy();
+    StatusCode::NO_CONTENT
+}
+
+async fn set_flash(session: Session, Query(query): Query<FlashQuery>) -> StatusCode {
+    session.flash_message(Some(query.msg));
+    StatusCode::NO_CONTENT
+}
+
+async fn get_flash(session: Session) -> String {
+    session.message().unwrap_or_default()
+}
+
+async fn reflash(session: Session) -> StatusCode {
+    session.reflash();
+    StatusCode::NO_CONTENT
+}
+
+async fn renew(session: Session) -> StatusCode {
+    session.renew();
+    StatusCode::NO_CONTENT
+}
+
+async fn count(session: Session) -> String {
+    let count = session.count() + 1;
+    session.set_count(count);
+    count.to_string()
+}
+
+async fn put_data(session: Session, body: String) -> StatusCode {
+    session.set_data(Some(body).filter(|b| !b.is_empty()));
+    StatusCode::NO_CONTENT
+}
+
+async fn get_data(session: Session) -> String {
+    session.data().unwrap_or_default()
+}
+
+/// The demo routes behind the session layer.
+/// Public: the behaviour suite (`tests/tests/adapters`) runs it.
+pub fn app<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Router {
+    Router::new()
+        .route("/login", post(login))
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .route("/flash", post(set_flash).get(get_flash))
+        .route("/reflash", post(reflash))
+        .route("/renew", post(renew))
+        .route("/count", get(count))
+        .route("/data", get(get_data).put(put_data))
+        .layer(SessionLayer::new(engine))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let policy = match std::env::var("SESSION_COOKIE_POLICY").ok().as_deref() {
+        None | Some("" | "error") => CookieSizePolicy::Error,
+        Some("chunk") => CookieSizePolicy::Chunk { max_chunks: 8 },
+        Some(other) => {
+            return Err(format!(
+                "SESSION_COOKIE_POLICY={other} is not supported: use `error` or `chunk`"
+            )
+            .into());
+        }
+    };
+    let mut builder = SessionEngine::builder().with_cookie_size_policy(policy);
+    if let Ok(spec) = std::env::var("SESSION_SECRETS") {
+        builder = builder.with_keyring(Keyring::parse(&spec)?);
+    } else if let Ok(secret) = std::env::var("SESSION_SECRET") {
+        builder = builder.with_secret(Secret::new(secret)?);
+    }
+    let router = match std::env::var("SESSION_STORE")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        None => app(builder.build()?),
+        // memory, file:DIR, sqlite:PATH, postgres://…, mysql://…, redis://…, redis+cluster://…
+        Some(spec) => app(builder.with_store(store_from_url(&spec).await?).build()?),
+    };
+
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!("listening on http://127.0.0.1:{port}");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! The demo server on Rocket, with a typed session and the `Required` guard.
+//!
+//! ```text
+//! SESSION_SECRET=a-secret-of-at-least-32-characters!! cargo run -p sealed-session --example rocket --features rocket
+//! ```
+//!
+//! Reads `PORT` (default 3000), `SESSION_SECRET` or `SESSION_SECRETS`
+//! (rotation: `id=secret,...`, newest first; random when neither is set,
+//! with a warning), `SESSION_STORE` (unset: stateless cookies;
+//! `memory`: the in-memory store) and `SESSION_COOKIE_POLICY` (`error`, the
+//! default: a session over 4 KB is a 500; `chunk`: split across `sid.0`,
+//! `sid.1`, …). Routes and answers are those of the axum example.
+
+use std::error::Error;
+
+use rocket::config::{Config, LogLevel};
+use rocket::http::Status;
+use rocket::{Build, Rocket, get, post, put, routes};
+use sealed_session::adapters::rocket::{SessionFairing, catchers};
+use sealed_session::{
+    CookieSizePolicy, Encoder, Keyring, MemoryStore, Required, Secret, SessionData, SessionEngine,
+    Store,
+};
+use serde::{Deserialize, Serialize};
+
+/// The demo's session: the same record as the equivalent hono-session
+/// app (`userId`, `message`, `count`, `data`).
+#[derive(SessionData, Default, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoSession {
+    /// Set at login; `Required<DemoSession, UserId>` needs it.
+    #[session(required)]
+    user_id: Option<String>,
+    /// A flash message.
+    message: Option<String>,
+    /// `GET /count`.
+    count: u64,
+    /// `PUT /data`.
+    data: Option<String>,
+}
+
+/// The app's session type, named once.
+type Session = sealed_session::Session<DemoSession>;
+
+#[post("/login?<user>")]
+fn login(session: Session, user: String) -> Status {
+    session.regenerate();
+    session.set_user_id(Some(user));
+    Status::NoContent
+}
+
+/// `401 Unauthorised` unless logged in; the handler gets the id itself.
+#[get("/me")]
+fn me(user_id: Required<DemoSession, UserId>) -> String {
+    user_id.into_value()
+}
+
+#[post("/logout")]
+fn logout(session: Session) -> Status {
+    session.destroy();
+    Status::NoContent
+}
+
+#[post("/flash?<msg>")]
+fn set_flash(session: Session, msg: String) -> Status {
+    session.flash_message(Some(msg));
+    Status::NoContent
+}
+
+#[get("/flash")]
+fn get_flash(session: Session) -> String {
+    session.message().unwrap_or_default()
+}
+
+#[post("/reflash")]
+fn reflash(session: Session) -> Status {
+    session.reflash();
+    Status::NoContent
+}
+
+#[post("/renew")]
+fn renew(session: Session) -> Status {
+    session.renew();
+    Status::NoContent
+}
+
+#[get("/count")]
+fn count(session: Session) -> String {
+    let count = session.count() + 1;
+    session.set_count(count);
+    count.to_string()
+}
+
+#[put("/data", data = "<body>")]
+fn put_data(session: Session, body: String) -> Status {
+    session.set_data(Some(body).filter(|b| !b.is_empty()));
+    Status::NoContent
+}
+
+#[get("/data")]
+fn get_data(session: Session) -> String {
+    session.data().unwrap_or_default()
+}
+
+/// The demo routes with the session fairing, on 127.0.0.1:`port` (0: any).
+/// Public: the behaviour suite (`tests/tests/adapters`) runs it.
+pub fn rocket<S: Store, E: Encoder>(engine: SessionEngine<S, E>, port: u16) -> Rocket<Build> {
+    let config = Config {
+        address: std::net::Ipv4Addr::LOCALHOST.into(),
+        port,
+        log_level: LogLevel::Critical,
+        ..Config::release_default()
+    };
+    rocket::custom(config)
+        .attach(SessionFairing::new(engine))
+        .register("/", catchers())
+        .mount(
+            "/",
+            routes![
+                login, me, logout, set_flash, get_flash, reflash, renew, count, put_data, get_data
+            ],
+        )
+}
+
+async fn serve<S: Store, E: Encoder>(
+    engine: SessionEngine<S, E>,
+    port: u16,
+) -> Result<(), Box<dyn Error>> {
+    tracing::info!("listening on http://127.0.0.1:{port}");
+    let _ = rocket(engine, port).launch().await?;
+    Ok(())
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+fn port() -> u16 {
+    std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000)
+}
+
+#[rocket::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    init_tracing();
+    let policy = match std::env::var("SESSION_COOKIE_POLICY").ok().as_deref() {
+        None | Some("" | "error") => CookieSizePolicy::Error,
+        Some("chunk") => CookieSizePolicy::Chunk { max_chunks: 8 },
+        Some(other) => {
+            return Err(format!(
+                "SESSION_COOKIE_POLICY={other} is not supported: use `error` or `chunk`"
+            )
+            .into());
+        }
+    };
+    let mut builder = SessionEngine::builder().with_cookie_size_policy(policy);
+    if let Ok(spec) = std::env::var("SESSION_SECRETS") {
+        builder = builder.with_keyring(Keyring::parse(&spec)?);
+    } else if let Ok(secret) = std::env::var("SESSION_SECRET") {
+        builder = builder.with_secret(Secret::new(secret)?);
+    }
+    let port = port();
+    match std::env::var("SESSION_STORE").ok().as_deref() {
+        None | Some("") => serve(builder.build()?, port).await?,
+        Some("memory") => serve(builder.with_store(MemoryStore::new()).build()?, port).await?,
+        Some(other) => {
+            return Err(format!(
+                "SESSION_STORE={other} is not supported by this example: use `memory` or leave it unset"
+            )
+            .into());
+        }
+    }
+    Ok(())
+}

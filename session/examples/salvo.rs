@@ -1,0 +1,194 @@
+//! The demo server on salvo, with a typed session and the `Required` guard.
+//!
+//! ```text
+//! SESSION_SECRET=a-secret-of-at-least-32-characters!! cargo run -p sealed-session --example salvo --features salvo
+//! ```
+//!
+//! Reads `PORT` (default 3000), `SESSION_SECRET` or `SESSION_SECRETS`
+//! (rotation: `id=secret,...`, newest first; random when neither is set,
+//! with a warning), `SESSION_STORE` (unset: stateless cookies;
+//! `memory`: the in-memory store) and `SESSION_COOKIE_POLICY` (`error`, the
+//! default: a session over 4 KB is a 500; `chunk`: split across `sid.0`,
+//! `sid.1`, …). Routes and answers are those of the axum example.
+
+use std::error::Error;
+
+use salvo::prelude::*;
+use sealed_session::adapters::salvo::SessionHoop;
+use sealed_session::{
+    CookieSizePolicy, Encoder, Keyring, MemoryStore, Required, Secret, SessionData, SessionEngine,
+    Store,
+};
+use serde::{Deserialize, Serialize};
+
+/// The demo's session: the same record as the equivalent hono-session
+/// app (`userId`, `message`, `count`, `data`).
+#[derive(SessionData, Default, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoSession {
+    /// Set at login; `Required<DemoSession, UserId>` needs it.
+    #[session(required)]
+    user_id: Option<String>,
+    /// A flash message.
+    message: Option<String>,
+    /// `GET /count`.
+    count: u64,
+    /// `PUT /data`.
+    data: Option<String>,
+}
+
+/// The app's session type, named once.
+type Session = sealed_session::Session<DemoSession>;
+
+#[handler]
+async fn login(session: Session, req: &mut Request, res: &mut Response) {
+    let Some(user) = req.query::<String>("user") else {
+        res.status_code(StatusCode::BAD_REQUEST);
+        return;
+    };
+    session.regenerate();
+    session.set_user_id(Some(user));
+    res.status_code(StatusCode::NO_CONTENT);
+}
+
+/// `401 Unauthorised` unless logged in; the handler gets the id itself.
+#[handler]
+async fn me(user_id: Required<DemoSession, UserId>) -> String {
+    user_id.into_value()
+}
+
+#[handler]
+async fn logout(session: Session, res: &mut Response) {
+    session.destroy();
+    res.status_code(StatusCode::NO_CONTENT);
+}
+
+#[handler]
+async fn set_flash(session: Session, req: &mut Request, res: &mut Response) {
+    let Some(msg) = req.query::<String>("msg") else {
+        res.status_code(StatusCode::BAD_REQUEST);
+        return;
+    };
+    session.flash_message(Some(msg));
+    res.status_code(StatusCode::NO_CONTENT);
+}
+
+#[handler]
+async fn get_flash(session: Session) -> String {
+    session.message().unwrap_or_default()
+}
+
+#[handler]
+async fn reflash(session: Session, res: &mut Response) {
+    session.reflash();
+    res.status_code(StatusCode::NO_CONTENT);
+}
+
+#[handler]
+async fn renew(session: Session, res: &mut Response) {
+    session.renew();
+    res.status_code(StatusCode::NO_CONTENT);
+}
+
+#[handler]
+async fn count(session: Session) -> String {
+    let n = session.count() + 1;
+    session.set_count(n);
+    n.to_string()
+}
+
+#[handler]
+async fn put_data(session: Session, req: &mut Request, res: &mut Response) {
+    let Some(body) = req
+        .payload()
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+    else {
+        res.status_code(StatusCode::BAD_REQUEST);
+        return;
+    };
+    session.set_data(Some(body).filter(|b| !b.is_empty()));
+    res.status_code(StatusCode::NO_CONTENT);
+}
+
+#[handler]
+async fn get_data(session: Session) -> String {
+    session.data().unwrap_or_default()
+}
+
+/// The demo routes behind the session hoop.
+/// Public: the behaviour suite (`tests/tests/adapters`) runs it.
+pub fn router<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Router {
+    Router::new()
+        .hoop(SessionHoop::new(engine))
+        .push(Router::with_path("login").post(login))
+        .push(Router::with_path("me").get(me))
+        .push(Router::with_path("logout").post(logout))
+        .push(Router::with_path("flash").post(set_flash).get(get_flash))
+        .push(Router::with_path("reflash").post(reflash))
+        .push(Router::with_path("renew").post(renew))
+        .push(Router::with_path("count").get(count))
+        .push(Router::with_path("data").get(get_data).put(put_data))
+}
+
+async fn serve<S: Store, E: Encoder>(
+    engine: SessionEngine<S, E>,
+    port: u16,
+) -> std::io::Result<()> {
+    let acceptor = TcpListener::new(("127.0.0.1", port))
+        .try_bind()
+        .await
+        .map_err(std::io::Error::other)?;
+    tracing::info!("listening on http://127.0.0.1:{port}");
+    Server::new(acceptor).serve(router(engine)).await;
+    Ok(())
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+fn port() -> u16 {
+    std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    init_tracing();
+    let policy = match std::env::var("SESSION_COOKIE_POLICY").ok().as_deref() {
+        None | Some("" | "error") => CookieSizePolicy::Error,
+        Some("chunk") => CookieSizePolicy::Chunk { max_chunks: 8 },
+        Some(other) => {
+            return Err(format!(
+                "SESSION_COOKIE_POLICY={other} is not supported: use `error` or `chunk`"
+            )
+            .into());
+        }
+    };
+    let mut builder = SessionEngine::builder().with_cookie_size_policy(policy);
+    if let Ok(spec) = std::env::var("SESSION_SECRETS") {
+        builder = builder.with_keyring(Keyring::parse(&spec)?);
+    } else if let Ok(secret) = std::env::var("SESSION_SECRET") {
+        builder = builder.with_secret(Secret::new(secret)?);
+    }
+    let port = port();
+    match std::env::var("SESSION_STORE").ok().as_deref() {
+        None | Some("") => serve(builder.build()?, port).await?,
+        Some("memory") => serve(builder.with_store(MemoryStore::new()).build()?, port).await?,
+        Some(other) => {
+            return Err(format!(
+                "SESSION_STORE={other} is not supported by this example: use `memory` or leave it unset"
+            )
+            .into());
+        }
+    }
+    Ok(())
+}

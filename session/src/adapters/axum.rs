@@ -1,0 +1,291 @@
+//! axum and tower: [`SessionLayer`] and the [`Session<T>`] extractor.
+//!
+//! The layer costs a route that never asks for the session almost nothing:
+//! no cookie parsing, no decode, no store call, no `Set-Cookie`. The
+//! session is loaded when a handler first extracts it, and committed after
+//! the handler returns.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use sealed_session::{Secret, Session, SessionEngine, SessionMap, adapters::axum::SessionLayer};
+//!
+//! async fn count(session: Session<SessionMap>) -> String {
+//!     let n = session.get::<u64>("count").unwrap_or(0) + 1;
+//!     session.set("count", n);
+//!     n.to_string()
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = SessionEngine::builder()
+//!     .with_secret(Secret::new(std::env::var("SESSION_SECRET")?)?)
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/count", get(count))
+//!     .layer(SessionLayer::new(engine));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Requiring a field
+//!
+//! [`Required<T, F>`](crate::Required) extracts the session only when the
+//! field `F` is set, and answers `401 Unauthorised` otherwise (the seed's
+//! `verifySession`); the handler gets the value without its `Option`:
+//!
+//! ```
+//! use sealed_session::{Required, SessionData};
+//!
+//! #[derive(SessionData, Default)]
+//! struct MySession {
+//!     #[session(required)]
+//!     user_id: Option<String>,
+//! }
+//!
+//! async fn me(user_id: Required<MySession, UserId>) -> String {
+//!     user_id.into_value()
+//! }
+//! # let _ = me;
+//! ```
+//!
+//! # Errors
+//!
+//! A failing store reaches the handler as a [`SessionRejection`]: extract
+//! `Result<Session<T>, SessionRejection>` to handle it yourself, or let it
+//! answer `500` (logged at `error`). A failing commit (store down when
+//! saving) replaces the response by a `500`, so the client never believes
+//! a change was saved when it was not.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
+use http::request::Parts;
+use http::{Request, StatusCode, header};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::lazy::{self, LoadError, SharedEngine, Slot};
+use crate::data::SessionData;
+use crate::encoder::Encoder;
+use crate::engine::SessionEngine;
+use crate::error::Error;
+use crate::require::{MissingField, Required, RequiredField};
+use crate::session::Session;
+use crate::store::{RequestContext, Store};
+
+/// Adds sessions to a router: `router.layer(SessionLayer::new(engine))`.
+pub struct SessionLayer<S, E> {
+    engine: SessionEngine<S, E>,
+    shared: SharedEngine,
+}
+
+impl<S: Store, E: Encoder> SessionLayer<S, E> {
+    /// A layer serving sessions from `engine`.
+    #[must_use]
+    pub fn new(engine: SessionEngine<S, E>) -> Self {
+        let shared = SharedEngine::new(&engine);
+        Self { engine, shared }
+    }
+}
+
+impl<S, E> Clone for SessionLayer<S, E> {
+    fn clone(&self) -> Self {
+        Self {
+            engine: self.engine.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S, E> fmt::Debug for SessionLayer<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+impl<Svc, S, E> Layer<Svc> for SessionLayer<S, E> {
+    type Service = SessionService<Svc, S, E>;
+    fn layer(&self, inner: Svc) -> Self::Service {
+        SessionService {
+            inner,
+            engine: self.engine.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around a router.
+pub struct SessionService<Svc, S, E> {
+    inner: Svc,
+    engine: SessionEngine<S, E>,
+    shared: SharedEngine,
+}
+
+impl<Svc: Clone, S, E> Clone for SessionService<Svc, S, E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            engine: self.engine.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<Svc, S, E> fmt::Debug for SessionService<Svc, S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionService")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Svc, S, E, ReqBody> Service<Request<ReqBody>> for SessionService<Svc, S, E>
+where
+    Svc:
+        Service<Request<ReqBody>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    Svc::Future: Send + 'static,
+    S: Store,
+    E: Encoder,
+    ReqBody: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let slot = Arc::new(Slot::new(&self.shared));
+        req.extensions_mut().insert(SlotHandle(Arc::clone(&slot)));
+        // The clone that was polled ready is the one to call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let mut response = inner.call(req).await?;
+            match slot.commit(response.status().as_u16()).await {
+                Ok(set_cookies) => set_cookies.apply_to(response.headers_mut()),
+                Err(failed) => {
+                    let status = StatusCode::from_u16(failed.status())
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    response = (status, failed.body()).into_response();
+                }
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// Where the layer and the extractor meet.
+#[derive(Clone)]
+struct SlotHandle(Arc<Slot>);
+
+impl<St: Send + Sync, T: SessionData> FromRequestParts<St> for Session<T> {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
+        let Some(SlotHandle(slot)) = parts.extensions.get::<SlotHandle>().cloned() else {
+            tracing::error!("session unavailable: SessionLayer is not installed on this route");
+            return Err(SessionRejection::MissingLayer);
+        };
+        let parts = &*parts;
+        let cookies = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        let context = || {
+            let peer = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| *addr);
+            RequestContext::from_parts(parts).with_peer_addr(peer)
+        };
+        slot.session(cookies, context).await.map_err(Into::into)
+    }
+}
+
+impl From<LoadError> for SessionRejection {
+    fn from(error: LoadError) -> Self {
+        match error {
+            LoadError::TypeMismatch { wanted } => Self::TypeMismatch { wanted },
+            LoadError::Load(error) => Self::Load(error),
+        }
+    }
+}
+
+/// Why a handler could not get its [`Session`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// The route is not behind a [`SessionLayer`].
+    #[error(
+        "SessionLayer is not installed on this route: add `.layer(SessionLayer::new(engine))` \
+         to the router (after the routes that use sessions)"
+    )]
+    MissingLayer,
+    /// The session was already extracted in this request as another type.
+    #[error(
+        "the session was already extracted as another type in this request; extract `Session<{wanted}>` everywhere"
+    )]
+    TypeMismatch {
+        /// The type asked for the second time.
+        wanted: &'static str,
+    },
+    /// The store failed while loading.
+    #[error("the session could not be loaded: {0}")]
+    Load(#[source] Error),
+}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        let body = match self {
+            Self::MissingLayer => "SessionLayer is not installed on this route",
+            Self::TypeMismatch { .. } => lazy::TYPE_MISMATCH,
+            Self::Load(_) => lazy::LOAD_FAILED,
+        };
+        (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+    }
+}
+
+impl<St: Send + Sync, T: SessionData, F: RequiredField<T>> FromRequestParts<St> for Required<T, F> {
+    type Rejection = RequiredRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
+        let session = Session::<T>::from_request_parts(parts, state).await?;
+        Ok(Self::from_session(session)?)
+    }
+}
+
+/// Why a handler could not get its [`Required`] session.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequiredRejection {
+    /// The field is not set: `401 Unauthorised`.
+    #[error(transparent)]
+    Missing(#[from] MissingField),
+    /// There is no session to look in: see [`SessionRejection`].
+    #[error(transparent)]
+    Session(#[from] SessionRejection),
+}
+
+impl IntoResponse for RequiredRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Missing(missing) => {
+                tracing::debug!(key = missing.key(), "required session field missing");
+                (missing.status(), missing.body()).into_response()
+            }
+            Self::Session(rejection) => rejection.into_response(),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! What every adapter shares: the per-request [`Slot`] that loads the
+//! session once, on first use, and the commit after the handler.
+//!
+//! An adapter only puts a [`Slot`] where its extractor finds it (request
+//! extensions, a request-local cache, the depot), hands it the request's
+//! `Cookie` headers when a handler asks for the session, and calls
+//! [`Slot::commit`] with the response status afterwards. Nothing here
+//! knows a framework; the frameworks on `http` 0.2 pass strings.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::StatusCode;
+use tokio::sync::OnceCell;
+
+use crate::cookie::Found;
+use crate::data::SessionData;
+use crate::encoder::Encoder;
+use crate::engine::{Config, Loaded, SessionEngine, SetCookies};
+use crate::error::Error;
+use crate::session::{Plan, Session};
+use crate::store::{RequestContext, Store};
+
+/// A boxed `Send` future (`futures_util::future::BoxFuture` without the
+/// dependency).
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The response body when the store failed while loading.
+pub(crate) const LOAD_FAILED: &str = "Session store unavailable";
+/// The response body when saving failed after the handler ran.
+pub(crate) const COMMIT_FAILED: &str = "Session could not be saved";
+/// The response body when one request extracted two session types.
+pub(crate) const TYPE_MISMATCH: &str = "Session extracted as two different types";
+
+/// An engine with its store and encoder types erased, built once per
+/// middleware so that a request costs one `Arc` clone.
+#[derive(Clone)]
+pub(crate) struct SharedEngine(Arc<dyn ErasedEngine>);
+
+impl SharedEngine {
+    pub(crate) fn new<S: Store, E: Encoder>(engine: &SessionEngine<S, E>) -> Self {
+        Self(Arc::new(engine.clone()))
+    }
+}
+
+/// The request's session, loaded on first use, committed once.
+pub(crate) struct Slot {
+    engine: Arc<dyn ErasedEngine>,
+    cell: OnceCell<Entry>,
+}
+
+struct Entry {
+    session: Box<dyn ErasedSession>,
+    cx: RequestContext,
+    /// Set once the adapter has committed (or skipped) the session.
+    taken: Mutex<bool>,
+}
+
+/// Why a handler could not get its session; each adapter wraps it in its
+/// own rejection type.
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    /// The session was already extracted as another type.
+    TypeMismatch { wanted: &'static str },
+    /// The store failed.
+    Load(Error),
+}
+
+/// The response body when another request changed the session first
+/// (optimistic concurrency).
+pub(crate) const COMMIT_CONFLICT: &str = "Session changed by a concurrent request; retry";
+
+/// The commit could not be written: the adapter answers [`status`](Self::status)
+/// with [`body`](Self::body) instead of the handler's response (`500`, or
+/// `409` when another request won an optimistic-concurrency race).
+#[derive(Debug)]
+pub(crate) struct CommitFailed {
+    conflict: bool,
+}
+
+impl CommitFailed {
+    /// `409` for a lost race, else `500`.
+    pub(crate) fn status(&self) -> u16 {
+        if self.conflict { 409 } else { 500 }
+    }
+
+    /// The response body.
+    pub(crate) fn body(&self) -> &'static str {
+        if self.conflict {
+            COMMIT_CONFLICT
+        } else {
+            COMMIT_FAILED
+        }
+    }
+}
+
+impl Slot {
+    /// A slot for one request, loading from `engine`.
+    pub(crate) fn new(engine: &SharedEngine) -> Self {
+        Self {
+            engine: Arc::clone(&engine.0),
+            cell: OnceCell::new(),
+        }
+    }
+
+    /// Whether stores see the request (so the adapter should build a
+    /// [`RequestContext`]).
+    fn needs_context(&self) -> bool {
+        self.engine.config().needs_context()
+    }
+
+    /// The session, loaded from `cookie_headers` (the values of the
+    /// request's `Cookie` headers) on the first call; `context` is called
+    /// only when a store will see the request.
+    pub(crate) async fn session<'h, T: SessionData>(
+        &self,
+        cookie_headers: impl IntoIterator<Item = &'h str>,
+        context: impl FnOnce() -> RequestContext,
+    ) -> Result<Session<T>, LoadError> {
+        let entry = self
+            .cell
+            .get_or_try_init(|| async {
+                let engine = &self.engine;
+                let cx = if self.needs_context() {
+                    context()
+                } else {
+                    RequestContext::default()
+                };
+                let found = engine.config().cookies.find_all(cookie_headers);
+                let loaded = engine.load(found, &cx).await?;
+                let session = Session::<T>::from_loaded(loaded, engine.config());
+                Ok::<_, Error>(Entry {
+                    session: Box::new(session),
+                    cx,
+                    taken: Mutex::new(false),
+                })
+            })
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "session unavailable: the store failed while loading");
+                LoadError::Load(error)
+            })?;
+        entry
+            .session
+            .as_any()
+            .downcast_ref::<Session<T>>()
+            .cloned()
+            .ok_or_else(|| {
+                let wanted = std::any::type_name::<T>();
+                tracing::error!(
+                    wanted,
+                    "session unavailable: already extracted as another type in this request"
+                );
+                LoadError::TypeMismatch { wanted }
+            })
+    }
+
+    /// Commits the session after the handler answered with `status`: the
+    /// `Set-Cookie` values to add (none when the session was never loaded,
+    /// did not change, or the status is a 5xx the engine does not save on).
+    ///
+    /// Only the first call commits; later ones return no cookies.
+    pub(crate) async fn commit(&self, status: u16) -> Result<SetCookies, CommitFailed> {
+        let Some(entry) = self.take() else {
+            return Ok(SetCookies::default());
+        };
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if !self.engine.should_commit(status) {
+            tracing::debug!(%status, "server error: session not saved");
+            return Ok(SetCookies::default());
+        }
+        let result = match entry.session.plan() {
+            Ok(plan) => self.engine.execute(plan, &entry.cx).await,
+            Err(error) => Err(Error::Serialize(error)),
+        };
+        result.map_err(|error| {
+            let conflict = error.is_conflict();
+            if conflict {
+                tracing::debug!(%error, "session write lost a race");
+            } else {
+                tracing::error!(%error, "could not save the session");
+            }
+            CommitFailed { conflict }
+        })
+    }
+
+    fn take(&self) -> Option<&Entry> {
+        let entry = self.cell.get()?;
+        let mut taken = entry.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        if std::mem::replace(&mut *taken, true) {
+            return None;
+        }
+        Some(entry)
+    }
+}
+
+/// A [`RequestContext`] from the parts of a request on `http` 0.2 (actix-web,
+/// Rocket): what does not convert is left out, never an error.
+#[cfg(any(feature = "actix-web", feature = "rocket"))]
+pub(crate) fn context_from_text(
+    method: &str,
+    uri: &str,
+    headers: http::HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> RequestContext {
+    let method = http::Method::from_bytes(method.as_bytes()).unwrap_or_default();
+    let uri = uri.parse::<http::Uri>().unwrap_or_default();
+    RequestContext::new(method, uri, headers).with_peer_addr(peer)
+}
+
+/// Appends one header given as text, skipping what does not convert.
+#[cfg(any(feature = "actix-web", feature = "rocket"))]
+pub(crate) fn append_header(headers: &mut http::HeaderMap, name: &str, value: &[u8]) {
+    if let (Ok(name), Ok(value)) = (
+        http::HeaderName::from_bytes(name.as_bytes()),
+        http::HeaderValue::from_bytes(value),
+    ) {
+        headers.append(name, value);
+    }
+}
+
+/// The engine, minus its store and encoder types.
+trait ErasedEngine: Send + Sync {
+    fn load<'a>(
+        &'a self,
+        found: Found<'a>,
+        cx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Loaded, Error>>;
+    fn execute<'a>(
+        &'a self,
+        plan: Plan,
+        cx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<SetCookies, Error>>;
+    fn should_commit(&self, status: StatusCode) -> bool;
+    fn config(&self) -> &Config;
+}
+
+impl<S: Store, E: Encoder> ErasedEngine for SessionEngine<S, E> {
+    fn load<'a>(
+        &'a self,
+        found: Found<'a>,
+        cx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Loaded, Error>> {
+        Box::pin(self.load_record(found, cx))
+    }
+    fn execute<'a>(
+        &'a self,
+        plan: Plan,
+        cx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<SetCookies, Error>> {
+        Box::pin(SessionEngine::execute(self, plan, cx))
+    }
+    fn should_commit(&self, status: StatusCode) -> bool {
+        SessionEngine::should_commit(self, status)
+    }
+    fn config(&self) -> &Config {
+        SessionEngine::config(self)
+    }
+}
+
+/// A session, minus its data type.
+trait ErasedSession: Send + Sync {
+    fn plan(&self) -> Result<Plan, serde_json::Error>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: SessionData> ErasedSession for Session<T> {
+    fn plan(&self) -> Result<Plan, serde_json::Error> {
+        // The handler is done: the data may move into the record.
+        Session::plan_final(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

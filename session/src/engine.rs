@@ -1,0 +1,972 @@
+//! The framework-agnostic [`SessionEngine`]: load a session from a request,
+//! commit it into `Set-Cookie` values and store writes.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue};
+use tracing::Instrument as _;
+
+use crate::cache::TokenCache;
+use crate::clock::{Clock, SystemClock};
+use crate::cookie::{
+    CookieError, CookieLayer, CookieOptions, CookieSizePolicy, Found, MAX_COOKIE_VALUE_LEN,
+};
+use crate::data::SessionData;
+use crate::encoder::{DecodeError, Encoder, IronEncoder};
+use crate::error::{BuildError, Error};
+use crate::expiry::ExpiryPolicy;
+use crate::id::SessionId;
+use crate::record::{
+    EXPIRES_KEY, Record, STORE_ID_KEY, VERSION_KEY, read_created, read_expires, read_flash_keys,
+    read_version,
+};
+use crate::secret::{Keyring, Secret};
+use crate::session::{Meta, Plan, Session};
+use crate::store::{DynStore, NoStore, RequestContext, Store, time_from_ms};
+
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Loads sessions from requests and commits them into responses.
+///
+/// Built once with [`SessionEngine::builder`], cheap to clone (an `Arc`
+/// inside), independent of any web framework. The adapters are glue around
+/// its two steps:
+///
+/// 1. [`load`](Self::load): read the session cookie from the request's
+///    headers, open it (stateless mode) or fetch the record (store mode).
+///    A missing, tampered, expired or unknown cookie gives a fresh session,
+///    never an error; only a failing store is an error.
+/// 2. [`commit`](Self::commit): after the handler, turn the session into
+///    `Set-Cookie` values (none when nothing changed) and store writes.
+///
+/// `S` is the store ([`NoStore`]: stateless, the record lives in the cookie)
+/// and `E` the encoder of stateless mode ([`IronEncoder`] by default).
+///
+/// # Examples
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header};
+/// use sealed_session::{RequestContext, Secret, SessionEngine, SessionMap};
+///
+/// # tokio_test_block_on(async {
+/// let engine = SessionEngine::builder()
+///     .with_secret(Secret::new("a-secret-of-at-least-32-characters!!")?)
+///     .build()?;
+///
+/// // First request: no cookie, a new session; the handler logs in.
+/// let cx = RequestContext::default();
+/// let session = engine.load::<SessionMap>(&HeaderMap::new(), &cx).await?;
+/// session.set("userId", "42");
+/// let set_cookies = engine.commit(&session, &cx).await?;
+/// let sid = set_cookies.iter().next().unwrap().to_str()?.split(';').next().unwrap().to_owned();
+///
+/// // Second request: the browser sends the cookie back.
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::COOKIE, HeaderValue::from_str(&sid)?);
+/// let session = engine.load::<SessionMap>(&headers, &cx).await?;
+/// assert_eq!(session.get::<String>("userId").as_deref(), Some("42"));
+/// assert!(engine.commit(&session, &cx).await?.is_empty()); // unchanged: no Set-Cookie
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub struct SessionEngine<S = NoStore, E = IronEncoder> {
+    inner: Arc<Inner<S, E>>,
+}
+
+struct Inner<S, E> {
+    store: Option<S>,
+    /// Stateless mode: recently opened cookies.
+    cache: TokenCache,
+    overflow: Option<Arc<dyn DynStore>>,
+    encoder: E,
+    keyring: Keyring,
+    config: Config,
+}
+
+/// The parts of an engine that do not depend on its store or encoder.
+pub(crate) struct Config {
+    pub(crate) max_age_ms: u64,
+    pub(crate) cookies: CookieLayer,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) store_mode: bool,
+    pub(crate) expiry: ExpiryPolicy,
+    pub(crate) save_on_server_error: bool,
+    /// Store mode: write with compare-and-set on `_version`.
+    pub(crate) optimistic: bool,
+    /// A store (the store, or stateless mode's overflow store) will read
+    /// the request context, so adapters build it.
+    #[cfg_attr(
+        not(any(
+            feature = "axum",
+            feature = "actix-web",
+            feature = "rocket",
+            feature = "poem",
+            feature = "salvo"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) context: bool,
+}
+
+impl Config {
+    /// Whether a store will see the request context (so adapters build it).
+    #[cfg_attr(
+        not(any(
+            feature = "axum",
+            feature = "actix-web",
+            feature = "rocket",
+            feature = "poem",
+            feature = "salvo"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) fn needs_context(&self) -> bool {
+        self.context
+    }
+}
+
+impl<S, E> Clone for SessionEngine<S, E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S, E> fmt::Debug for SessionEngine<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionEngine")
+            .field("store", &std::any::type_name::<S>())
+            .field("encoder", &std::any::type_name::<E>())
+            .field("cookie_name", &self.inner.config.cookies.name)
+            .field("max_age_ms", &self.inner.config.max_age_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionEngine {
+    /// A builder with hono-session's defaults: stateless iron cookies, max
+    /// age one day, cookies `sid` and `sx`, `Secure; HttpOnly; Path=/;
+    /// SameSite=Lax`.
+    pub fn builder() -> SessionEngineBuilder {
+        SessionEngineBuilder {
+            store: None,
+            encoder: IronEncoder,
+            keyring: None,
+            max_age: DEFAULT_MAX_AGE,
+            cookie_name: "sid".to_owned(),
+            exists_cookie_name: "sx".to_owned(),
+            cookie_options: CookieOptions::new(),
+            exists_cookie_options: CookieOptions::new(),
+            cookie_size_policy: CookieSizePolicy::Error,
+            expiry: ExpiryPolicy::absolute(),
+            save_on_server_error: false,
+            optimistic: false,
+            overflow: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A session cookie value loaded but not yet typed.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) id: Option<SessionId>,
+    pub(crate) record: Option<Arc<Record>>,
+    pub(crate) reseal: bool,
+    /// Chunk cookies the request carried.
+    pub(crate) chunks: u8,
+    /// The overflow store's id, when the cookie pointed there.
+    pub(crate) overflow_id: Option<SessionId>,
+}
+
+impl<S: Store, E: Encoder> SessionEngine<S, E> {
+    /// Whether sessions live in the cookie (no store).
+    #[must_use]
+    pub fn is_stateless(&self) -> bool {
+        self.inner.store.is_none()
+    }
+
+    /// The store, in store mode.
+    #[must_use]
+    pub fn store(&self) -> Option<&S> {
+        self.inner.store.as_ref()
+    }
+
+    /// The secrets cookies are sealed with.
+    #[must_use]
+    pub fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+
+    /// The session cookie's name.
+    #[must_use]
+    pub fn cookie_name(&self) -> &str {
+        &self.inner.config.cookies.name
+    }
+
+    /// The session's max age.
+    #[must_use]
+    pub fn max_age(&self) -> Duration {
+        Duration::from_millis(self.inner.config.max_age_ms)
+    }
+
+    #[cfg_attr(
+        not(any(
+            feature = "axum",
+            feature = "actix-web",
+            feature = "rocket",
+            feature = "poem",
+            feature = "salvo"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The session cookie's value in these request headers, if any.
+    #[must_use]
+    pub fn session_cookie<'a>(&self, headers: &'a HeaderMap) -> Option<Cow<'a, str>> {
+        self.inner.config.cookies.find(headers).value
+    }
+
+    pub(crate) fn find_cookie<'a>(&self, headers: &'a HeaderMap) -> Found<'a> {
+        self.inner.config.cookies.find(headers)
+    }
+
+    /// Loads the request's session from its headers.
+    ///
+    /// `cx` is handed to the store; in stateless mode an empty
+    /// `RequestContext::default()` will do.
+    ///
+    /// # Errors
+    ///
+    /// Only [`Error::Store`]: the store failed. A bad cookie is a fresh
+    /// session, not an error.
+    pub async fn load<T: SessionData>(
+        &self,
+        headers: &HeaderMap,
+        cx: &RequestContext,
+    ) -> Result<Session<T>, Error> {
+        let found = self.find_cookie(headers);
+        let loaded = self.load_record(found, cx).await?;
+        Ok(Session::from_loaded(loaded, &self.inner.config))
+    }
+
+    /// Loads the session from the text of a `Cookie` header.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub async fn load_from_cookie_header<T: SessionData>(
+        &self,
+        cookie_header: Option<&str>,
+        cx: &RequestContext,
+    ) -> Result<Session<T>, Error> {
+        let found = cookie_header
+            .map(|h| self.inner.config.cookies.find_in(h))
+            .unwrap_or_default();
+        let loaded = self.load_record(found, cx).await?;
+        Ok(Session::from_loaded(loaded, &self.inner.config))
+    }
+
+    /// Loads the session from the session cookie's (percent-decoded) value.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub async fn load_cookie_value<T: SessionData>(
+        &self,
+        value: Option<&str>,
+        cx: &RequestContext,
+    ) -> Result<Session<T>, Error> {
+        let found = Found {
+            value: value.map(Cow::Borrowed),
+            chunks: 0,
+        };
+        let loaded = self.load_record(found, cx).await?;
+        Ok(Session::from_loaded(loaded, &self.inner.config))
+    }
+
+    /// The untyped half of loading, shared by every `T`, in a `session.load`
+    /// span.
+    pub(crate) async fn load_record(
+        &self,
+        found: Found<'_>,
+        cx: &RequestContext,
+    ) -> Result<Loaded, Error> {
+        let span = tracing::debug_span!("session.load", mode = self.mode());
+        self.load_record_inner(found, cx).instrument(span).await
+    }
+
+    fn mode(&self) -> &'static str {
+        if self.inner.store.is_some() {
+            "store"
+        } else {
+            "stateless"
+        }
+    }
+
+    async fn load_record_inner(
+        &self,
+        found: Found<'_>,
+        cx: &RequestContext,
+    ) -> Result<Loaded, Error> {
+        let config = &self.inner.config;
+        let chunks = found.chunks;
+        let fresh = || Loaded {
+            id: config.store_mode.then(SessionId::generate),
+            record: None,
+            reseal: false,
+            chunks,
+            overflow_id: None,
+        };
+        let Some(value) = found.value.as_deref().filter(|v| !v.is_empty()) else {
+            tracing::trace!(outcome = "new", "no session cookie");
+            return Ok(fresh());
+        };
+        if value.len() > MAX_COOKIE_VALUE_LEN {
+            tracing::debug!(
+                outcome = "rejected",
+                len = value.len(),
+                "session cookie too large; starting a fresh session"
+            );
+            return Ok(fresh());
+        }
+        let now = config.clock.now_ms();
+        match &self.inner.store {
+            None => match self.decode(value) {
+                Ok((record, stale)) => {
+                    if !is_live(&record, now, config.expiry) {
+                        tracing::debug!(
+                            outcome = "expired",
+                            "session cookie expired; starting a fresh session"
+                        );
+                        return Ok(fresh());
+                    }
+                    if let Some(pointer) = record.get(STORE_ID_KEY) {
+                        return self
+                            .load_overflow(pointer, stale, chunks, now, cx)
+                            .await
+                            .map(|loaded| loaded.unwrap_or_else(fresh));
+                    }
+                    tracing::trace!(
+                        outcome = "loaded",
+                        stale_key = stale,
+                        "session cookie opened"
+                    );
+                    Ok(Loaded {
+                        id: None,
+                        record: Some(record),
+                        reseal: stale,
+                        chunks,
+                        overflow_id: None,
+                    })
+                }
+                Err(error) => {
+                    tracing::debug!(outcome = "tampered", %error, "session cookie rejected; starting a fresh session");
+                    Ok(fresh())
+                }
+            },
+            Some(store) => {
+                let Some(id) = SessionId::parse(value) else {
+                    tracing::debug!(
+                        outcome = "rejected",
+                        "session cookie is not a session id; starting a fresh session"
+                    );
+                    return Ok(fresh());
+                };
+                match store.get(&id, cx).await? {
+                    None => {
+                        tracing::debug!(outcome = "unknown", session = %id, "unknown session id; starting a fresh session with a new id");
+                        Ok(fresh())
+                    }
+                    Some(record) if !is_live(&record, now, config.expiry) => {
+                        tracing::debug!(outcome = "expired", session = %id, "stored session expired; starting a fresh session");
+                        if let Err(error) = store.delete(&id, cx).await {
+                            tracing::warn!(%error, session = %id, "could not delete an expired session");
+                        }
+                        Ok(fresh())
+                    }
+                    Some(record) => {
+                        tracing::trace!(outcome = "loaded", session = %id, "session loaded from store");
+                        Ok(Loaded {
+                            id: Some(id),
+                            record: Some(record),
+                            reseal: false,
+                            chunks,
+                            overflow_id: None,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens a stateless cookie value, or takes what it opened to last time
+    /// from the cache: the record, and whether it was sealed with an old
+    /// key.
+    fn decode(&self, value: &str) -> Result<(Arc<Record>, bool), DecodeError> {
+        let inner = &self.inner;
+        if let Some(hit) = inner.cache.get(value) {
+            return Ok(hit);
+        }
+        let decoded = inner.encoder.decode(value, &inner.keyring)?;
+        let record = Arc::new(decoded.record);
+        if inner.encoder.cacheable(value) {
+            inner.cache.insert(value, &record, decoded.stale);
+        }
+        Ok((record, decoded.stale))
+    }
+
+    /// A stateless cookie that points into the overflow store.
+    async fn load_overflow(
+        &self,
+        pointer: &serde_json::Value,
+        reseal: bool,
+        chunks: u8,
+        now: u64,
+        cx: &RequestContext,
+    ) -> Result<Option<Loaded>, Error> {
+        let (Some(overflow), Some(id)) = (
+            &self.inner.overflow,
+            pointer.as_str().and_then(SessionId::parse),
+        ) else {
+            tracing::debug!(
+                outcome = "rejected",
+                "cookie points to an overflow store this engine does not have"
+            );
+            return Ok(None);
+        };
+        match overflow.get(&id, cx).await? {
+            Some(record) if is_live(&record, now, self.inner.config.expiry) => {
+                tracing::trace!(outcome = "loaded", session = %id, "session loaded from the overflow store");
+                Ok(Some(Loaded {
+                    id: None,
+                    record: Some(record),
+                    reseal,
+                    chunks,
+                    overflow_id: Some(id),
+                }))
+            }
+            _ => {
+                tracing::debug!(outcome = "unknown", session = %id, "overflow record missing or expired");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Whether a response with `status` should commit the session: always,
+    /// except 5xx responses unless
+    /// [`with_save_on_server_error`](SessionEngineBuilder::with_save_on_server_error)
+    /// says so. Adapters ask this before [`commit`](Self::commit).
+    #[must_use]
+    pub fn should_commit(&self, status: http::StatusCode) -> bool {
+        !status.is_server_error() || self.inner.config.save_on_server_error
+    }
+
+    /// Commits the session: the store writes it needs, and the `Set-Cookie`
+    /// values to add to the response (none when nothing changed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails, [`Error::Encode`] or
+    /// [`Error::Serialize`] when the record cannot be written. The response
+    /// should then be a 500: the browser keeps its old cookie.
+    pub async fn commit<T: SessionData>(
+        &self,
+        session: &Session<T>,
+        cx: &RequestContext,
+    ) -> Result<SetCookies, Error> {
+        let plan = session.plan().map_err(Error::Serialize)?;
+        self.execute(plan, cx).await
+    }
+
+    pub(crate) async fn execute(
+        &self,
+        plan: Plan,
+        cx: &RequestContext,
+    ) -> Result<SetCookies, Error> {
+        let span = tracing::debug_span!("session.commit", mode = self.mode());
+        self.execute_inner(plan, cx).instrument(span).await
+    }
+
+    async fn execute_inner(&self, plan: Plan, cx: &RequestContext) -> Result<SetCookies, Error> {
+        let cookies = &self.inner.config.cookies;
+        let store = self.inner.store.as_ref();
+        let mut out = Vec::new();
+        match plan {
+            Plan::Unchanged => {
+                tracing::trace!(outcome = "unchanged", "session not written");
+            }
+            Plan::Destroy {
+                id,
+                chunks,
+                overflow_id,
+            } => {
+                if let (Some(store), Some(id)) = (store, &id) {
+                    store.delete(id, cx).await?;
+                }
+                if let (Some(overflow), Some(id)) = (&self.inner.overflow, &overflow_id) {
+                    overflow.delete(id, cx).await?;
+                }
+                cookies.delete(chunks, &mut out);
+                tracing::debug!(outcome = "destroyed", "session destroyed");
+            }
+            Plan::Write {
+                record,
+                id,
+                regenerated,
+                expires_ms,
+                mut chunks,
+                mut overflow_id,
+                expected_version,
+            } => {
+                if let Some(old) = regenerated {
+                    // hono-session's wire order: expire, then set anew.
+                    cookies.delete(chunks, &mut out);
+                    chunks = 0;
+                    if let (Some(store), Some(old)) = (store, &old) {
+                        store.delete(old, cx).await?;
+                    }
+                    if let (Some(overflow), Some(old)) = (&self.inner.overflow, overflow_id.take())
+                    {
+                        overflow.delete(&old, cx).await?;
+                    }
+                }
+                match store {
+                    Some(store) => {
+                        let id = id.unwrap_or_else(SessionId::generate);
+                        let expires_at = time_from_ms(expires_ms);
+                        if self.inner.config.optimistic {
+                            let mut record = record;
+                            let next = expected_version.map_or(1, |v| v.saturating_add(1));
+                            record.insert(VERSION_KEY.to_owned(), next.into());
+                            store
+                                .compare_and_set(
+                                    &id,
+                                    Arc::new(record),
+                                    expires_at,
+                                    expected_version,
+                                    cx,
+                                )
+                                .await?;
+                        } else {
+                            store.set(&id, Arc::new(record), expires_at, cx).await?;
+                        }
+                        cookies
+                            .set(id.as_str(), chunks, &mut out)
+                            .map_err(cookie_error)?;
+                        tracing::debug!(outcome = "written", session = %id, "session saved to store");
+                    }
+                    None => {
+                        let mut token = self.inner.encoder.encode(&record, &self.inner.keyring)?;
+                        match &self.inner.overflow {
+                            Some(overflow) if !cookies.fits(&token) => {
+                                // Too big for the cookie: the record moves to
+                                // the overflow store, the cookie seals its id.
+                                let id = overflow_id.unwrap_or_else(SessionId::generate);
+                                overflow
+                                    .set(&id, Arc::new(record), time_from_ms(expires_ms), cx)
+                                    .await?;
+                                let mut pointer = Record::new();
+                                pointer.insert(STORE_ID_KEY.to_owned(), id.as_str().into());
+                                pointer.insert(EXPIRES_KEY.to_owned(), expires_ms.into());
+                                token = self.inner.encoder.encode(&pointer, &self.inner.keyring)?;
+                                tracing::debug!(outcome = "overflowed", session = %id, "session moved to the overflow store");
+                            }
+                            Some(overflow) => {
+                                // Fits again: the overflow record is stale.
+                                if let Some(old) = &overflow_id {
+                                    overflow.delete(old, cx).await?;
+                                }
+                            }
+                            None => {}
+                        }
+                        cookies
+                            .set(&token, chunks, &mut out)
+                            .map_err(cookie_error)?;
+                        tracing::debug!(
+                            outcome = "written",
+                            len = token.len(),
+                            "session sealed into cookie"
+                        );
+                    }
+                }
+            }
+        }
+        Ok(SetCookies(out))
+    }
+}
+
+fn cookie_error(error: CookieError) -> Error {
+    match error {
+        CookieError::TooLarge { size, limit } => Error::CookieTooLarge { size, limit },
+        CookieError::InvalidValue => Error::InvalidCookieValue,
+    }
+}
+
+/// `_expires` is a number not in the past, or absent (as hono-session, a
+/// record without expiry is accepted and given one). `_expires` of another
+/// type is refused, where hono-session would keep the session forever.
+/// A record is also dead once its `_created` is further back than the
+/// policy's max lifetime.
+fn is_live(record: &Record, now_ms: u64, policy: ExpiryPolicy) -> bool {
+    let within_lifetime = match (policy.max_lifetime_ms(), read_created(record)) {
+        (Some(lifetime), Some(created)) => created.saturating_add(lifetime) >= now_ms,
+        _ => true,
+    };
+    within_lifetime
+        && match read_expires(record) {
+            Some(Some(expires)) => expires >= now_ms,
+            Some(None) => true,
+            None => false,
+        }
+}
+
+impl<T: SessionData> Session<T> {
+    pub(crate) fn from_loaded(loaded: Loaded, config: &Config) -> Self {
+        let mut meta = Meta::new_session(Arc::clone(&config.clock), config.max_age_ms, loaded.id);
+        meta.chunks_seen = loaded.chunks;
+        let Some(record) = loaded.record else {
+            apply_policy(&mut meta, None, config);
+            meta.initial_expires_ms = meta.expires_ms;
+            return Self::from_state(T::default(), meta);
+        };
+        let data = match T::from_record(&record) {
+            Ok(data) => data,
+            Err(error) => {
+                tracing::debug!(%error, outcome = "mismatch", "session record does not fit the session type; starting a fresh session");
+                if config.store_mode {
+                    meta.id = Some(SessionId::generate());
+                }
+                apply_policy(&mut meta, None, config);
+                meta.initial_expires_ms = meta.expires_ms;
+                return Self::from_state(T::default(), meta);
+            }
+        };
+        if let Some(Some(expires)) = read_expires(&record) {
+            meta.expires_ms = expires;
+            meta.initial_expires_ms = expires;
+        }
+        let flash_keys = read_flash_keys(&record);
+        meta.old_flash_keys.clone_from(&flash_keys);
+        meta.initial_flash_keys = flash_keys;
+        meta.reseal = loaded.reseal;
+        meta.overflow_id = loaded.overflow_id;
+        if config.optimistic {
+            meta.loaded_version = read_version(&record);
+        }
+        apply_policy(&mut meta, Some(&record), config);
+        meta.loaded = Some(record);
+        Self::from_state(data, meta)
+    }
+}
+
+/// The expiry policy at load: cap by the max lifetime, refresh a rolling
+/// session running low. Moving `_expires` makes the session changed, which
+/// is what writes it.
+fn apply_policy(meta: &mut Meta, record: Option<&Record>, config: &Config) {
+    let now = config.clock.now_ms();
+    let policy = config.expiry;
+    if let Some(lifetime) = policy.max_lifetime_ms() {
+        let created = record.and_then(read_created).unwrap_or(now);
+        let cap = created.saturating_add(lifetime);
+        meta.created_ms = Some(created);
+        meta.expiry_cap_ms = Some(cap);
+        meta.expires_ms = meta.expires_ms.min(cap);
+    }
+    if policy.is_rolling()
+        && record.is_some()
+        && meta.expires_ms.saturating_sub(now) < policy.refresh_below_ms(config.max_age_ms)
+    {
+        let target = now.saturating_add(config.max_age_ms);
+        let target = meta.expiry_cap_ms.map_or(target, |cap| target.min(cap));
+        meta.expires_ms = meta.expires_ms.max(target);
+    }
+}
+
+/// The `Set-Cookie` header values a commit produced, in order.
+///
+/// # Examples
+///
+/// ```
+/// # use sealed_session::SetCookies;
+/// let mut response = http::Response::new(());
+/// SetCookies::default().apply_to(response.headers_mut());
+/// assert!(response.headers().get(http::header::SET_COOKIE).is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetCookies(Vec<HeaderValue>);
+
+impl SetCookies {
+    /// Whether there is nothing to set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The values, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &HeaderValue> {
+        self.0.iter()
+    }
+
+    /// Appends each value as a `Set-Cookie` header.
+    pub fn apply_to(self, headers: &mut HeaderMap) {
+        for value in self.0 {
+            headers.append(http::header::SET_COOKIE, value);
+        }
+    }
+}
+
+impl IntoIterator for SetCookies {
+    type Item = HeaderValue;
+    type IntoIter = std::vec::IntoIter<HeaderValue>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// Configures a [`SessionEngine`]; see [`SessionEngine::builder`].
+#[must_use]
+pub struct SessionEngineBuilder<S = NoStore, E = IronEncoder> {
+    store: Option<S>,
+    encoder: E,
+    keyring: Option<Keyring>,
+    max_age: Duration,
+    cookie_name: String,
+    exists_cookie_name: String,
+    cookie_options: CookieOptions,
+    exists_cookie_options: CookieOptions,
+    cookie_size_policy: CookieSizePolicy,
+    expiry: ExpiryPolicy,
+    save_on_server_error: bool,
+    optimistic: bool,
+    overflow: Option<Arc<dyn DynStore>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S, E> fmt::Debug for SessionEngineBuilder<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionEngineBuilder")
+            .field("store", &std::any::type_name::<S>())
+            .field("encoder", &std::any::type_name::<E>())
+            .field("keyring", &self.keyring)
+            .field("max_age", &self.max_age)
+            .field("cookie_name", &self.cookie_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
+    /// Keeps records in `store` and puts only a random id in the cookie
+    /// (default: no store, the sealed record is the cookie).
+    pub fn with_store<S2: Store>(self, store: S2) -> SessionEngineBuilder<S2, E> {
+        SessionEngineBuilder {
+            store: Some(store),
+            encoder: self.encoder,
+            keyring: self.keyring,
+            max_age: self.max_age,
+            cookie_name: self.cookie_name,
+            exists_cookie_name: self.exists_cookie_name,
+            cookie_options: self.cookie_options,
+            exists_cookie_options: self.exists_cookie_options,
+            cookie_size_policy: self.cookie_size_policy,
+            expiry: self.expiry,
+            save_on_server_error: self.save_on_server_error,
+            optimistic: self.optimistic,
+            overflow: self.overflow,
+            clock: self.clock,
+        }
+    }
+
+    /// Seals stateless cookies with `encoder` (default [`IronEncoder`]).
+    pub fn with_encoder<E2: Encoder>(self, encoder: E2) -> SessionEngineBuilder<S, E2> {
+        SessionEngineBuilder {
+            store: self.store,
+            encoder,
+            keyring: self.keyring,
+            max_age: self.max_age,
+            cookie_name: self.cookie_name,
+            exists_cookie_name: self.exists_cookie_name,
+            cookie_options: self.cookie_options,
+            exists_cookie_options: self.exists_cookie_options,
+            cookie_size_policy: self.cookie_size_policy,
+            expiry: self.expiry,
+            save_on_server_error: self.save_on_server_error,
+            optimistic: self.optimistic,
+            overflow: self.overflow,
+            clock: self.clock,
+        }
+    }
+
+    /// The secret cookies are sealed with (default: a random one).
+    ///
+    /// # Warning
+    ///
+    /// Without a secret, a random one is made at build and a warning is
+    /// logged: stateless sessions end when the process restarts and are
+    /// not shared between instances.
+    pub fn with_secret(mut self, secret: Secret) -> Self {
+        self.keyring = Some(Keyring::single(secret));
+        self
+    }
+
+    /// Several secrets, newest first, for key rotation (see [`Keyring`]).
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    /// How long a session lasts (default one day). It does not move on use:
+    /// call [`Session::renew`] to extend it.
+    ///
+    /// # Warning
+    ///
+    /// Long sessions widen the window in which a stolen cookie works; in
+    /// stateless mode a cookie cannot be revoked before it expires.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The session cookie's name (default `sid`).
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
+    /// The exists cookie's name (default `sx`): a cookie readable by scripts
+    /// that tells whether a session exists.
+    pub fn with_exists_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.exists_cookie_name = name.into();
+        self
+    }
+
+    /// Attributes of the session cookie (default `Secure; HttpOnly; Path=/;
+    /// SameSite=Lax; Max-Age=<max age>`).
+    pub fn with_cookie_options(mut self, options: CookieOptions) -> Self {
+        self.cookie_options = options;
+        self
+    }
+
+    /// Attributes of the exists cookie, over the session cookie's (it is
+    /// never `HttpOnly`).
+    pub fn with_exists_cookie_options(mut self, options: CookieOptions) -> Self {
+        self.exists_cookie_options = options;
+        self
+    }
+
+    /// Stateless mode: when a sealed session no longer fits in a cookie,
+    /// move its record to `store` and seal only its id into the cookie
+    /// (small sessions stay in the cookie, with no store round trip). This
+    /// takes precedence over the [`CookieSizePolicy`] for oversized
+    /// sessions. Ignored in store mode.
+    pub fn with_overflow_store(mut self, store: impl Store) -> Self {
+        self.overflow = Some(Arc::new(store));
+        self
+    }
+
+    /// Store mode: refuse lost updates. Each write checks, atomically,
+    /// that the record is still the version this request loaded (the
+    /// reserved field `_version`); when another request wrote it first, the
+    /// commit fails with [`StoreError::Conflict`](crate::StoreError::Conflict)
+    /// (the axum adapter answers 409) and the request can be retried.
+    /// Default off: the last write wins. The store must implement
+    /// [`Store::compare_and_set`] (`MemoryStore` does).
+    pub fn with_optimistic_concurrency(mut self, on: bool) -> Self {
+        self.optimistic = on;
+        self
+    }
+
+    /// Whether a response with a 5xx status still saves the session
+    /// (default `false`: a failed request leaves the session as it was, as
+    /// Django does; hono-session saves regardless).
+    pub fn with_save_on_server_error(mut self, save: bool) -> Self {
+        self.save_on_server_error = save;
+        self
+    }
+
+    /// How expiry moves (default [`ExpiryPolicy::absolute`]: only on
+    /// `renew()`).
+    pub fn with_expiry_policy(mut self, policy: ExpiryPolicy) -> Self {
+        self.expiry = policy;
+        self
+    }
+
+    /// What to do when a sealed session outgrows a cookie (default
+    /// [`CookieSizePolicy::Error`]).
+    pub fn with_cookie_size_policy(mut self, policy: CookieSizePolicy) -> Self {
+        self.cookie_size_policy = policy;
+        self
+    }
+
+    /// The clock for expiry (default the system clock); tests pass a
+    /// [`ManualClock`](crate::ManualClock).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Checks the configuration and builds the engine.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] naming what is wrong: cookie names, cookie
+    /// attributes breaking browser rules (`__Host-`, `SameSite=None`
+    /// without `Secure`), a max age of zero or over 400 days.
+    pub fn build(self) -> Result<SessionEngine<S, E>, BuildError> {
+        if self.max_age.is_zero() {
+            return Err(BuildError::MaxAgeZero);
+        }
+        let cookies = CookieLayer::new(
+            &self.cookie_name,
+            &self.exists_cookie_name,
+            &self.cookie_options,
+            &self.exists_cookie_options,
+            self.max_age,
+            self.cookie_size_policy,
+        )?;
+        let store_mode = self.store.is_some();
+        let context = match (&self.store, &self.overflow) {
+            (Some(store), _) => store.uses_request_context(),
+            (None, Some(overflow)) => overflow.uses_request_context(),
+            (None, None) => false,
+        };
+        let keyring = self.keyring.unwrap_or_else(|| {
+            if !store_mode {
+                tracing::warn!(
+                    "no session secret configured: using a random one, so sessions will not survive a restart \
+                     and are not shared between instances; set a secret of at least 32 characters"
+                );
+            }
+            Keyring::single(Secret::random())
+        });
+        Ok(SessionEngine {
+            inner: Arc::new(Inner {
+                cache: TokenCache::new(),
+                overflow: if store_mode { None } else { self.overflow },
+                store: self.store,
+                encoder: self.encoder,
+                keyring,
+                config: Config {
+                    max_age_ms: u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX),
+                    cookies,
+                    clock: self.clock,
+                    store_mode,
+                    expiry: self.expiry,
+                    save_on_server_error: self.save_on_server_error,
+                    optimistic: self.optimistic,
+                    context,
+                },
+            }),
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! The session record: a JSON object shared with hono-session.
+
+use serde_json::{Map, Value};
+
+/// A session record as stored and sealed: a JSON object with the user's
+/// fields plus the reserved keys [`EXPIRES_KEY`] and [`FLASH_KEYS_KEY`].
+///
+/// The format is hono-session's: fields whose value is `null`, `[]` or `{}`
+/// are omitted.
+pub type Record = Map<String, Value>;
+
+/// Reserved key: absolute expiry, milliseconds since the Unix epoch.
+pub const EXPIRES_KEY: &str = "_expires";
+/// Reserved key: fields flashed in the request that wrote the record.
+pub const FLASH_KEYS_KEY: &str = "_flashKeys";
+
+/// Reserved key: when the session was made (ms since the epoch), written
+/// only when [`ExpiryPolicy::with_max_lifetime`](crate::ExpiryPolicy::with_max_lifetime)
+/// bounds sessions.
+pub const CREATED_KEY: &str = "_created";
+
+/// Reserved key: in a stateless cookie, the id under which an oversized
+/// record was moved to the overflow store
+/// ([`with_overflow_store`](crate::SessionEngineBuilder::with_overflow_store)).
+pub const STORE_ID_KEY: &str = "_storeId";
+
+/// Reserved key: the record's version, written in store mode with
+/// [`with_optimistic_concurrency`](crate::SessionEngineBuilder::with_optimistic_concurrency)
+/// and checked by [`Store::compare_and_set`](crate::Store::compare_and_set).
+pub const VERSION_KEY: &str = "_version";
+
+/// Whether `key` is one of the reserved keys.
+#[must_use]
+pub(crate) fn is_reserved(key: &str) -> bool {
+    matches!(
+        key,
+        EXPIRES_KEY | FLASH_KEYS_KEY | CREATED_KEY | STORE_ID_KEY | VERSION_KEY
+    )
+}
+
+/// Reads `_version`, if it is a non-negative integer.
+#[must_use]
+pub fn read_version(record: &Record) -> Option<u64> {
+    record.get(VERSION_KEY).and_then(Value::as_u64)
+}
+
+/// Reads `_created` (ms), if it is a non-negative integer.
+pub(crate) fn read_created(record: &Record) -> Option<u64> {
+    record.get(CREATED_KEY).and_then(Value::as_u64)
+}
+
+/// hono-session's `toJSON` filter: `null`, empty arrays and empty objects are
+/// not written.
+pub(crate) fn is_empty_value(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// Equality of two records as hono-session compares them (after its
+/// `toJSON`): empty values do not count.
+pub(crate) fn same_record(a: &Record, b: &Record) -> bool {
+    let non_empty = |r: &Record| r.values().filter(|v| !is_empty_value(v)).count();
+    non_empty(a) == non_empty(b)
+        && a.iter()
+            .filter(|(_, v)| !is_empty_value(v))
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Reads `_expires` as milliseconds. `None` when present but not a
+/// non-negative number; `Some(None)` when absent.
+pub(crate) fn read_expires(record: &Record) -> Option<Option<u64>> {
+    match record.get(EXPIRES_KEY) {
+        None => Some(None),
+        Some(Value::Number(n)) => {
+            if let Some(ms) = n.as_u64() {
+                Some(Some(ms))
+            } else {
+                let f = n.as_f64()?;
+                // Truncation is intended: JS compares `_expires < Date.now()`
+                // on integers in practice.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                (f.is_finite() && f >= 0.0).then_some(Some(f as u64))
+            }
+        }
+        Some(_) => None,
+    }
+}
+
+/// Reads `_flashKeys` (ignoring anything that is not a string).
+pub(crate) fn read_flash_keys(record: &Record) -> Vec<String> {
+    match record.get(FLASH_KEYS_KEY) {
+        Some(Value::Array(keys)) => keys
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(v: Value) -> Record {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn empty_values_do_not_count_in_comparison() {
+        let a = rec(json!({"a": 1, "b": null, "c": [], "d": {}}));
+        let b = rec(json!({"a": 1}));
+        assert!(same_record(&a, &b));
+        assert!(same_record(&b, &a));
+        assert!(!same_record(&b, &rec(json!({"a": 2}))));
+        assert!(!same_record(&b, &rec(json!({"a": 1, "e": ""}))));
+        assert!(!same_record(&b, &rec(json!({"a": 1, "e": 0}))));
+    }
+
+    #[test]
+    fn expires_is_read_as_milliseconds() {
+        assert_eq!(read_expires(&rec(json!({}))), Some(None));
+        assert_eq!(read_expires(&rec(json!({"_expires": 5}))), Some(Some(5)));
+        assert_eq!(read_expires(&rec(json!({"_expires": 5.7}))), Some(Some(5)));
+        assert_eq!(read_expires(&rec(json!({"_expires": "5"}))), None);
+        assert_eq!(read_expires(&rec(json!({"_expires": -1}))), None);
+    }
+
+    #[test]
+    fn flash_keys_skip_non_strings() {
+        let r = rec(json!({"_flashKeys": ["a", 1, "b"]}));
+        assert_eq!(read_flash_keys(&r), ["a", "b"]);
+        assert!(read_flash_keys(&rec(json!({"_flashKeys": "a"}))).is_empty());
+    }
+}

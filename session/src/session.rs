@@ -1,0 +1,740 @@
+//! The handle a handler gets: [`Session<T>`].
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::data::{SessionAccessors, SessionData, SessionMap};
+use crate::id::SessionId;
+use crate::record::{CREATED_KEY, EXPIRES_KEY, FLASH_KEYS_KEY, Record, VERSION_KEY, same_record};
+
+/// A request's session.
+///
+/// Cheap to clone: clones share one state, which the adapter commits when
+/// the response is sent. All methods are synchronous: the session is loaded
+/// before the handler sees it.
+///
+/// `T` is the session's data: [`SessionMap`] (untyped, the default) or your
+/// own struct with `#[derive(SessionData)]`. Name your type once with an
+/// alias, `type Session = sealed_session::Session<MySession>;`, instead of
+/// repeating it in every handler.
+///
+/// # Examples
+///
+/// ```
+/// use sealed_session::{Session, SessionMap};
+///
+/// fn login(session: &Session<SessionMap>, user: &str) {
+///     session.regenerate(); // new id at login: no session fixation
+///     session.set("userId", user);
+///     session.flash("message", "Welcome back");
+/// }
+///
+/// let session = Session::<SessionMap>::detached();
+/// login(&session, "42");
+/// assert_eq!(session.get::<String>("userId").as_deref(), Some("42"));
+/// assert!(session.has_changed());
+/// ```
+///
+/// # Accessors
+///
+/// A `Session<T>` dereferences to `T::Accessors` (see
+/// [`SessionData::Accessors`]): the typed methods `#[derive(SessionData)]`
+/// generates (`session.user_id()`, `session.set_user_id(..)`, ...) or, for
+/// [`SessionMap`], `get`/`set`/`remove`/`flash`. They are plain methods:
+/// no trait to import.
+pub struct Session<T: SessionData = SessionMap> {
+    accessors: T::Accessors,
+}
+
+impl<T: SessionData> Clone for Session<T> {
+    fn clone(&self) -> Self {
+        Self {
+            accessors: T::Accessors::from_handle(self.handle().clone()),
+        }
+    }
+}
+
+impl<T: SessionData> Deref for Session<T> {
+    type Target = T::Accessors;
+
+    fn deref(&self) -> &T::Accessors {
+        &self.accessors
+    }
+}
+
+/// The shared state behind a [`Session`], as its accessors see it.
+///
+/// Every `T::Accessors` type wraps one (see [`SessionAccessors`]). It offers
+/// the building blocks accessors are made of: [`read`](Self::read),
+/// [`update`](Self::update), [`flash_with`](Self::flash_with), and the
+/// change-tracking [`set_tracked`](Self::set_tracked) and
+/// [`flash_tracked`](Self::flash_tracked).
+///
+/// `Handle<T>` is itself an accessors type with no accessor of its own: a
+/// hand-written [`SessionData`] implementation can say
+/// `type Accessors = Handle<Self>;` and reach its data through
+/// [`Session::read`] and [`Session::update`].
+pub struct Handle<T> {
+    inner: Arc<Mutex<State<T>>>,
+}
+
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+impl<T: SessionData> SessionAccessors<T> for Handle<T> {
+    fn from_handle(handle: Handle<T>) -> Self {
+        handle
+    }
+
+    fn handle(&self) -> &Handle<T> {
+        self
+    }
+}
+
+pub(crate) struct State<T> {
+    pub(crate) data: T,
+    pub(crate) meta: Meta,
+}
+
+/// Everything about a session but its data; not generic, so the engine's
+/// commit step is not either.
+pub(crate) struct Meta {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_age_ms: u64,
+    /// Store mode: the id in the cookie (or to be written).
+    pub(crate) id: Option<SessionId>,
+    /// The record as loaded; `None` for a new session.
+    pub(crate) loaded: Option<Arc<Record>>,
+    pub(crate) expires_ms: u64,
+    pub(crate) initial_expires_ms: u64,
+    /// `_flashKeys` as loaded (what `has_changed` compares with).
+    pub(crate) initial_flash_keys: Vec<String>,
+    /// Fields flashed in this request: kept for the next one.
+    pub(crate) flash_keys: Vec<String>,
+    /// Fields flashed in the previous request: removed at commit.
+    pub(crate) old_flash_keys: Vec<String>,
+    /// The data may have been changed through `&mut` access.
+    pub(crate) dirty: bool,
+    /// Tracked fields (bit `i` is `T::TRACKED_KEYS[i]`) that setters
+    /// changed; their values are compared at commit, the others are not
+    /// serialised at all.
+    pub(crate) changed_fields: u128,
+    pub(crate) destroyed: bool,
+    pub(crate) force_write: bool,
+    pub(crate) regenerate: bool,
+    /// Sealed with an old key: write again with the newest one.
+    pub(crate) reseal: bool,
+    /// Chunk cookies the request carried, to expire the unused ones.
+    pub(crate) chunks_seen: u8,
+    /// With a max lifetime: when the session was made, and the latest
+    /// expiry it may ever have.
+    pub(crate) created_ms: Option<u64>,
+    pub(crate) expiry_cap_ms: Option<u64>,
+    /// Stateless mode: the record lives in the overflow store under this id.
+    pub(crate) overflow_id: Option<SessionId>,
+    /// The loaded record's `_version` (optimistic concurrency).
+    pub(crate) loaded_version: Option<u64>,
+}
+
+impl Meta {
+    pub(crate) fn new_session(
+        clock: Arc<dyn Clock>,
+        max_age_ms: u64,
+        id: Option<SessionId>,
+    ) -> Self {
+        let expires_ms = clock.now_ms().saturating_add(max_age_ms);
+        Self {
+            clock,
+            max_age_ms,
+            id,
+            loaded: None,
+            expires_ms,
+            initial_expires_ms: expires_ms,
+            initial_flash_keys: Vec::new(),
+            flash_keys: Vec::new(),
+            old_flash_keys: Vec::new(),
+            dirty: false,
+            changed_fields: 0,
+            destroyed: false,
+            force_write: false,
+            regenerate: false,
+            reseal: false,
+            chunks_seen: 0,
+            created_ms: None,
+            expiry_cap_ms: None,
+            overflow_id: None,
+            loaded_version: None,
+        }
+    }
+}
+
+impl Meta {
+    /// Marks `key` as flashed in this request.
+    fn flash(&mut self, key: &str) {
+        if !self.flash_keys.iter().any(|k| k == key) {
+            self.flash_keys.push(key.to_owned());
+        }
+        self.old_flash_keys.retain(|k| k != key);
+    }
+
+    /// Marks tracked field `index` as changed.
+    fn mark_changed(&mut self, index: usize) {
+        match u32::try_from(index).ok().and_then(|i| 1u128.checked_shl(i)) {
+            Some(bit) => self.changed_fields |= bit,
+            // More fields than bits: fall back to comparing whole records.
+            None => self.dirty = true,
+        }
+    }
+}
+
+/// What the commit step has to do, worked out from a session's state.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Nothing changed and nothing forced a write: no cookie, no store call.
+    Unchanged,
+    /// `destroy()`: delete the store entry (if saved) and expire both cookies.
+    Destroy {
+        id: Option<SessionId>,
+        chunks: u8,
+        overflow_id: Option<SessionId>,
+    },
+    /// Write the record (store mode: under `id`).
+    Write {
+        record: Record,
+        id: Option<SessionId>,
+        /// `regenerate()`: expire the cookies first, delete this id (store
+        /// mode, if it was saved) before writing under the new one.
+        regenerated: Option<Option<SessionId>>,
+        expires_ms: u64,
+        /// Chunk cookies the request carried.
+        chunks: u8,
+        /// Stateless mode: the overflow record the session was loaded from.
+        overflow_id: Option<SessionId>,
+        /// The version the store must still hold for a compare-and-set
+        /// (`None`: the id must be new).
+        expected_version: Option<u64>,
+    },
+}
+
+impl<T> Handle<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A handler that panicked while holding the lock cannot leave the
+        // state torn in a way that matters more than losing the request.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T: SessionData> Handle<T> {
+    /// Reads the data; see [`Session::read`].
+    pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.lock().data)
+    }
+
+    /// Changes the data; see [`Session::update`].
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut state = self.lock();
+        state.meta.dirty = true;
+        f(&mut state.data)
+    }
+
+    /// Changes the data and flashes `key`; see [`Session::flash_with`].
+    pub fn flash_with<R>(&self, key: &str, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut state = self.lock();
+        state.meta.dirty = true;
+        let out = f(&mut state.data);
+        state.meta.flash(key);
+        out
+    }
+
+    /// Sets a tracked field to `value`, returning the old value: `field`
+    /// points at the field, `index` is its place in
+    /// [`SessionData::TRACKED_KEYS`]. The derive's `set_<field>` is this.
+    ///
+    /// The field counts as changed only if its
+    /// [`tracked_value`](SessionData::tracked_value) differs before and
+    /// after (`null`, `[]` and `{}` being alike: none of them is written),
+    /// so setting the value a field already has is no change. Unlike
+    /// [`update`](Self::update), this keeps a read-only request free of any
+    /// serialisation, and a write serialises only the changed fields.
+    pub fn set_tracked<V>(
+        &self,
+        index: usize,
+        field: impl FnOnce(&mut T) -> &mut V,
+        value: V,
+    ) -> V {
+        let mut state = self.lock();
+        state.set_tracked(index, field, value)
+    }
+
+    /// [`set_tracked`](Self::set_tracked), and flashes the field: it
+    /// survives the next request, then disappears. The derive's
+    /// `flash_<field>` is this.
+    pub fn flash_tracked<V>(
+        &self,
+        index: usize,
+        field: impl FnOnce(&mut T) -> &mut V,
+        value: V,
+    ) -> V {
+        let mut state = self.lock();
+        let old = state.set_tracked(index, field, value);
+        match T::TRACKED_KEYS.get(index) {
+            Some(key) => state.meta.flash(key),
+            None => state.meta.dirty = true,
+        }
+        old
+    }
+}
+
+impl<T: SessionData> State<T> {
+    fn set_tracked<V>(
+        &mut self,
+        index: usize,
+        field: impl FnOnce(&mut T) -> &mut V,
+        value: V,
+    ) -> V {
+        if index >= T::TRACKED_KEYS.len() {
+            // Not a tracked field after all: compare whole records.
+            self.meta.dirty = true;
+        }
+        let before = self.data.tracked_value(index);
+        let old = std::mem::replace(field(&mut self.data), value);
+        let after = self.data.tracked_value(index);
+        let same = match (before, after) {
+            (Ok(a), Ok(b)) => {
+                a == b || (crate::record::is_empty_value(&a) && crate::record::is_empty_value(&b))
+            }
+            // Let the commit report the error.
+            _ => false,
+        };
+        if !same {
+            self.meta.mark_changed(index);
+        }
+        old
+    }
+}
+
+impl<T: SessionData> Session<T> {
+    pub(crate) fn from_state(data: T, meta: Meta) -> Self {
+        let handle = Handle {
+            inner: Arc::new(Mutex::new(State { data, meta })),
+        };
+        Self {
+            accessors: T::Accessors::from_handle(handle),
+        }
+    }
+
+    fn handle(&self) -> &Handle<T> {
+        self.accessors.handle()
+    }
+
+    /// A new, empty session that belongs to no engine: for unit tests of
+    /// code that takes a `Session`.
+    #[must_use]
+    pub fn detached() -> Self {
+        Self::from_state(
+            T::default(),
+            Meta::new_session(Arc::new(crate::clock::SystemClock), 86_400_000, None),
+        )
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.handle().lock()
+    }
+
+    /// Reads the data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sealed_session::{Session, SessionMap};
+    /// let session = Session::<SessionMap>::detached();
+    /// assert!(session.read(|data| data.is_empty()));
+    /// ```
+    pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        self.handle().read(f)
+    }
+
+    /// Changes the data. Whether it really changed is decided at commit by
+    /// comparing with what was loaded, so an update that leaves the data as
+    /// it was writes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sealed_session::{Session, SessionMap};
+    /// let session = Session::<SessionMap>::detached();
+    /// session.update(|data| data.insert("count", 1));
+    /// assert!(session.has_changed());
+    /// ```
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.handle().update(f)
+    }
+
+    /// Replaces the data.
+    pub fn replace(&self, data: T) -> T {
+        self.update(|current| std::mem::replace(current, data))
+    }
+
+    /// Changes the data and marks `key` (the field's name in the record) as
+    /// flashed: it survives the next request, then disappears. The building
+    /// block of typed flash (`flash_<field>` from the derive).
+    pub fn flash_with<R>(&self, key: &str, f: impl FnOnce(&mut T) -> R) -> R {
+        self.handle().flash_with(key, f)
+    }
+
+    /// Keeps the fields flashed in the previous request for one more
+    /// request (useful across a redirect).
+    pub fn reflash(&self) {
+        let mut state = self.lock();
+        let meta = &mut state.meta;
+        if meta.old_flash_keys.is_empty() {
+            return;
+        }
+        let mut keys = std::mem::take(&mut meta.old_flash_keys);
+        for key in meta.flash_keys.drain(..) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        meta.flash_keys = keys;
+    }
+
+    /// Moves the expiry to now + the engine's max age, and forces a write.
+    pub fn renew(&self) {
+        let max_age = self.lock().meta.max_age_ms;
+        self.renew_ms(max_age);
+    }
+
+    /// Moves the expiry to now + `max_age`, and forces a write.
+    pub fn renew_for(&self, max_age: Duration) {
+        self.renew_ms(u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX));
+    }
+
+    fn renew_ms(&self, max_age_ms: u64) {
+        let mut state = self.lock();
+        let meta = &mut state.meta;
+        let expires = meta.clock.now_ms().saturating_add(max_age_ms);
+        meta.expires_ms = meta.expiry_cap_ms.map_or(expires, |cap| expires.min(cap));
+        meta.force_write = true;
+    }
+
+    /// Gives the session a new id and forces a write; the old store entry
+    /// is deleted, not overwritten. Call it when the user logs in (or their
+    /// privileges change) so that an id planted before login is worthless.
+    pub fn regenerate(&self) {
+        let mut state = self.lock();
+        state.meta.regenerate = true;
+        state.meta.force_write = true;
+    }
+
+    /// Ends the session: the store entry is deleted and both cookies
+    /// expire. Later changes in the same request are not saved.
+    pub fn destroy(&self) {
+        self.lock().meta.destroyed = true;
+    }
+
+    /// Whether [`destroy`](Self::destroy) was called.
+    #[must_use]
+    pub fn is_destroyed(&self) -> bool {
+        self.lock().meta.destroyed
+    }
+
+    /// Whether the data (or its expiry, or its flash) differs from what was
+    /// loaded.
+    #[must_use]
+    pub fn has_changed(&self) -> bool {
+        let mut state = self.lock();
+        match state.current_record(false, false) {
+            Ok(None) => false,
+            Ok(Some(record)) => state.differs(&record),
+            Err(_) => true,
+        }
+    }
+
+    /// Whether the session has not been saved yet.
+    #[must_use]
+    pub fn is_new(&self) -> bool {
+        self.lock().meta.loaded.is_none()
+    }
+
+    /// When the session expires.
+    #[must_use]
+    pub fn expires_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.lock().meta.expires_ms)
+    }
+
+    /// Store mode: the session's id (before a `regenerate()` takes effect).
+    /// `None` in stateless mode.
+    #[must_use]
+    pub fn id(&self) -> Option<SessionId> {
+        self.lock().meta.id.clone()
+    }
+
+    /// Works out the commit, ageing the flash as hono-session does.
+    pub(crate) fn plan(&self) -> Result<Plan, serde_json::Error> {
+        self.lock().plan(false)
+    }
+
+    /// [`plan`](Self::plan) for a session nobody will look at again (the
+    /// adapters' commit, once the handler is done). When no other handle
+    /// is left, the data moves into the record to write instead of being
+    /// copied, and the session keeps default data.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn plan_final(&self) -> Result<Plan, serde_json::Error> {
+        // With one handle, nobody else can clone it while we hold it.
+        let last = Arc::strong_count(&self.handle().inner) == 1;
+        self.lock().plan(last)
+    }
+}
+
+impl<T: SessionData> State<T> {
+    /// See [`Session::plan`]; `take`: move the data out rather than copy it.
+    fn plan(&mut self, take: bool) -> Result<Plan, serde_json::Error> {
+        if self.meta.destroyed {
+            let meta = &self.meta;
+            return Ok(Plan::Destroy {
+                id: meta.loaded.as_ref().and(meta.id.clone()),
+                chunks: meta.chunks_seen,
+                overflow_id: meta.overflow_id.clone(),
+            });
+        }
+        let record = match self.current_record(true, take)? {
+            Some(record) => record,
+            None if self.meta.force_write || self.meta.reseal => self.unchanged_record(take)?,
+            None => return Ok(Plan::Unchanged),
+        };
+        let state = &*self;
+        let meta = &state.meta;
+        if !(meta.force_write || meta.reseal || state.differs(&record)) {
+            return Ok(Plan::Unchanged);
+        }
+        let regenerated = meta
+            .regenerate
+            .then(|| meta.loaded.as_ref().and(meta.id.clone()));
+        let id = match (&meta.id, meta.regenerate) {
+            (Some(_), true) => Some(SessionId::generate()),
+            (id, _) => id.clone(),
+        };
+        Ok(Plan::Write {
+            record,
+            id,
+            regenerated,
+            expires_ms: meta.expires_ms,
+            chunks: meta.chunks_seen,
+            overflow_id: meta.overflow_id.clone(),
+            expected_version: if meta.regenerate {
+                None
+            } else {
+                meta.loaded_version
+            },
+        })
+    }
+
+    /// The record as it would be written now, or `None` when it provably
+    /// equals the loaded one (the read-only fast path: no serialisation).
+    fn current_record(
+        &mut self,
+        age_flash: bool,
+        take: bool,
+    ) -> Result<Option<Record>, serde_json::Error> {
+        let meta = &self.meta;
+        let data_untouched = meta.changed_fields == 0
+            && (!meta.dirty
+                || meta
+                    .loaded
+                    .as_ref()
+                    .is_some_and(|loaded| self.data.is_unchanged_from(loaded)));
+        let untouched = data_untouched
+            && meta.expires_ms == meta.initial_expires_ms
+            && meta.flash_keys.is_empty()
+            && meta.initial_flash_keys.is_empty()
+            && (meta.old_flash_keys.is_empty() || !age_flash);
+        if untouched {
+            return Ok(None);
+        }
+        let mut record = self.data_record(take)?;
+        if age_flash {
+            for key in &self.meta.old_flash_keys {
+                record.remove(key);
+            }
+        }
+        self.add_reserved(&mut record);
+        Ok(Some(record))
+    }
+
+    /// The data as record fields. When only setters changed it, the loaded
+    /// record with the changed fields replaced: the other fields are not
+    /// serialised again.
+    fn data_record(&mut self, take: bool) -> Result<Record, serde_json::Error> {
+        let meta = &self.meta;
+        let only_setters = !meta.dirty && meta.changed_fields != 0;
+        let Some(loaded) = meta.loaded.as_ref().filter(|_| only_setters) else {
+            return if take {
+                std::mem::take(&mut self.data).into_record()
+            } else {
+                self.data.to_record()
+            };
+        };
+        let keys = T::TRACKED_KEYS;
+        let mut record: Record = loaded
+            .iter()
+            .filter(|(k, v)| keys.contains(&k.as_str()) && !crate::record::is_empty_value(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (index, key) in keys.iter().enumerate() {
+            let changed = u32::try_from(index)
+                .ok()
+                .and_then(|i| 1u128.checked_shl(i))
+                .is_some_and(|bit| meta.changed_fields & bit != 0);
+            if changed {
+                let value = self.data.tracked_value(index)?;
+                if crate::record::is_empty_value(&value) {
+                    record.remove(*key);
+                } else {
+                    record.insert((*key).to_owned(), value);
+                }
+            }
+        }
+        Ok(record)
+    }
+
+    fn unchanged_record(&mut self, take: bool) -> Result<Record, serde_json::Error> {
+        let mut record = self.data_record(take)?;
+        self.add_reserved(&mut record);
+        Ok(record)
+    }
+
+    fn add_reserved(&self, record: &mut Record) {
+        let meta = &self.meta;
+        record.retain(|_, v| !crate::record::is_empty_value(v));
+        record.insert(EXPIRES_KEY.to_owned(), Value::from(meta.expires_ms));
+        match meta.created_ms {
+            Some(created) => record.insert(CREATED_KEY.to_owned(), Value::from(created)),
+            None => record.remove(CREATED_KEY),
+        };
+        match meta.loaded_version {
+            Some(version) => record.insert(VERSION_KEY.to_owned(), Value::from(version)),
+            None => record.remove(VERSION_KEY),
+        };
+        if meta.flash_keys.is_empty() {
+            record.remove(FLASH_KEYS_KEY);
+        } else {
+            record.insert(
+                FLASH_KEYS_KEY.to_owned(),
+                Value::from(meta.flash_keys.clone()),
+            );
+        }
+    }
+
+    fn differs(&self, record: &Record) -> bool {
+        match &self.meta.loaded {
+            Some(loaded) => !same_record(loaded, record),
+            None => {
+                // A new session "was" {_expires: initial, _created?}.
+                record.keys().any(|k| k != EXPIRES_KEY && k != CREATED_KEY)
+                    || record.get(EXPIRES_KEY) != Some(&Value::from(self.meta.initial_expires_ms))
+            }
+        }
+    }
+}
+
+/// The accessors of an untyped [`Session<SessionMap>`](Session): `get`,
+/// `set`, `remove` and `flash` by key.
+impl Handle<SessionMap> {
+    /// The value at `key`, deserialised as `V`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sealed_session::{Session, SessionMap};
+    /// let session = Session::<SessionMap>::detached();
+    /// session.set("count", 3);
+    /// assert_eq!(session.get::<u32>("count"), Some(3));
+    /// assert_eq!(session.get::<String>("count"), None); // wrong type
+    /// ```
+    #[must_use]
+    pub fn get<V: DeserializeOwned>(&self, key: &str) -> Option<V> {
+        self.read(|map| map.get(key))
+    }
+
+    /// Sets `key` to `value` (`null`, `[]` and `{}` remove it).
+    pub fn set<V: Serialize>(&self, key: &str, value: V) {
+        self.update(|map| map.insert(key, value));
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        self.update(|map| map.remove(key))
+    }
+
+    /// Sets `key` for this request and the next only (a flash message).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sealed_session::{Session, SessionMap};
+    /// let session = Session::<SessionMap>::detached();
+    /// session.flash("message", "Saved");
+    /// assert_eq!(session.get::<String>("message").as_deref(), Some("Saved"));
+    /// ```
+    pub fn flash<V: Serialize>(&self, key: &str, value: V) {
+        self.flash_with(key, |map| map.insert(key, value));
+    }
+}
+
+impl<T: SessionData + fmt::Debug> fmt::Debug for Session<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Session")
+            .field("id", &state.meta.id)
+            .field("is_new", &state.meta.loaded.is_none())
+            .field("expires_ms", &state.meta.expires_ms)
+            .field("data", &state.data)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn fields_past_the_bitset_fall_back_to_comparing_records() {
+        let mut meta = Meta::new_session(Arc::new(ManualClock::new(0)), 1_000, None);
+        meta.mark_changed(0);
+        meta.mark_changed(127);
+        assert_eq!(meta.changed_fields, 1 | (1 << 127));
+        assert!(!meta.dirty);
+        meta.mark_changed(128);
+        assert!(meta.dirty);
+    }
+
+    #[test]
+    fn flashing_a_key_twice_lists_it_once_and_keeps_it_from_ageing() {
+        let mut meta = Meta::new_session(Arc::new(ManualClock::new(0)), 1_000, None);
+        meta.old_flash_keys = vec!["message".to_owned()];
+        meta.flash("message");
+        meta.flash("message");
+        assert_eq!(meta.flash_keys, ["message"]);
+        assert!(meta.old_flash_keys.is_empty());
+    }
+}

@@ -1,0 +1,592 @@
+//! Server-side session stores: the [`Store`] trait, [`MemoryStore`], and
+//! plain maps as stores.
+//!
+//! # The contract
+//!
+//! - `get` returns `Ok(None)` for an id it does not know, and may return
+//!   `Ok(None)` for a record past its expiry. The engine checks `_expires`
+//!   itself, so a store that cannot expire records natively still never
+//!   serves an expired session.
+//! - `set` inserts or overwrites. The engine only ever writes ids it
+//!   generated (192 random bits), so collisions are not the store's concern.
+//!   `expires_at` is the record's `_expires`, for backends that can expire
+//!   records natively (Redis TTL, an indexed SQL column).
+//! - `delete` of an unknown id is not an error.
+//! - Errors mean the backend failed: the engine hands them to the caller
+//!   (the adapters answer 500), never treats them as "no session".
+//! - Every call gets the [`RequestContext`] (method, URI, headers, peer
+//!   address), for stores that record the user agent or IP.
+//! - Concurrent requests on one session: the last write wins. Stores that
+//!   can compare-and-set will be able to refuse a stale write with
+//!   [`StoreError::Conflict`].
+//!
+//! # A custom store
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::{Arc, Mutex};
+//! use std::time::SystemTime;
+//! use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+//!
+//! /// Keeps records in memory and remembers who wrote them.
+//! #[derive(Default)]
+//! struct AuditedStore {
+//!     records: Mutex<HashMap<String, (Arc<Record>, Option<String>)>>,
+//! }
+//!
+//! impl Store for AuditedStore {
+//!     async fn get(&self, id: &SessionId, _: &RequestContext) -> Result<Option<Arc<Record>>, StoreError> {
+//!         Ok(self.records.lock().unwrap().get(id.as_str()).map(|(r, _)| Arc::clone(r)))
+//!     }
+//!     async fn set(
+//!         &self,
+//!         id: &SessionId,
+//!         record: Arc<Record>,
+//!         _expires_at: SystemTime,
+//!         cx: &RequestContext,
+//!     ) -> Result<(), StoreError> {
+//!         let agent = cx.user_agent().map(str::to_owned);
+//!         self.records.lock().unwrap().insert(id.as_str().to_owned(), (record, agent));
+//!         Ok(())
+//!     }
+//!     async fn delete(&self, id: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
+//!         self.records.lock().unwrap().remove(id.as_str());
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let engine = sealed_session::SessionEngine::builder()
+//!     .with_store(AuditedStore::default())
+//!     .build()?;
+//! # Ok::<(), sealed_session::BuildError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, Method, Uri};
+
+use crate::id::SessionId;
+use crate::record::Record;
+
+/// Where session records live in store mode.
+///
+/// Three async methods; see the [module docs](crate::store) for the
+/// contract and a complete custom store.
+pub trait Store: Send + Sync + 'static {
+    /// Loads the record stored under `id`.
+    fn get(
+        &self,
+        id: &SessionId,
+        cx: &RequestContext,
+    ) -> impl Future<Output = Result<Option<Arc<Record>>, StoreError>> + Send;
+
+    /// Inserts or replaces the record under `id`; it may be dropped after
+    /// `expires_at`.
+    fn set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        cx: &RequestContext,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the record under `id` (no error if there is none).
+    fn delete(
+        &self,
+        id: &SessionId,
+        cx: &RequestContext,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Optimistic write: stores `record` under `id` only if the record
+    /// stored there now has `_version` equal to `expected` (`None`: only if
+    /// there is no live record), atomically; otherwise
+    /// [`StoreError::Conflict`]. Used by engines built
+    /// [`with_optimistic_concurrency`](crate::SessionEngineBuilder::with_optimistic_concurrency).
+    ///
+    /// The default answers [`StoreError::Unsupported`]: stores that cannot
+    /// compare and set atomically keep the three-method contract.
+    fn compare_and_set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        expected: Option<u64>,
+        cx: &RequestContext,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (id, record, expires_at, expected, cx);
+        async {
+            Err(StoreError::Unsupported {
+                operation: "compare_and_set",
+            })
+        }
+    }
+
+    /// Whether the store reads the [`RequestContext`] it is handed (default
+    /// `true`). A store that says `false` gets an empty context, and the
+    /// adapters do not copy the request's method, URI and headers for it.
+    fn uses_request_context(&self) -> bool {
+        true
+    }
+}
+
+/// A store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached or refused the operation.
+    #[error("session store `{backend}` failed: {source}; check that it is running and reachable")]
+    Backend {
+        /// Which backend (`"redis"`, `"postgres"`, …).
+        backend: &'static str,
+        /// The backend's own error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// A stored record could not be read or written as JSON.
+    #[error("session store `{backend}` holds a record that is not a JSON object: {source}")]
+    Serialization {
+        /// Which backend.
+        backend: &'static str,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Another request wrote the session since it was loaded (stores with
+    /// compare-and-set only). Retry the request.
+    #[error("the session was changed by a concurrent request; retry the request")]
+    Conflict,
+    /// The store does not offer this operation (compare-and-set, say).
+    #[error(
+        "this session store does not support `{operation}`: use a store that does, or turn the option that needs it off"
+    )]
+    Unsupported {
+        /// The operation asked for.
+        operation: &'static str,
+    },
+}
+
+impl StoreError {
+    /// Wraps a backend's error.
+    pub fn backend(
+        backend: &'static str,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self::Backend {
+            backend,
+            source: source.into(),
+        }
+    }
+}
+
+/// What a store may want to know about the request (the Hono context of
+/// hono-session's store methods).
+///
+/// In stateless mode the engine passes an empty context: it is only built
+/// when a store will see it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer_addr: Option<SocketAddr>,
+}
+
+impl RequestContext {
+    /// A context from the request's parts.
+    #[must_use]
+    pub fn new(method: Method, uri: Uri, headers: HeaderMap) -> Self {
+        Self {
+            method,
+            uri,
+            headers,
+            peer_addr: None,
+        }
+    }
+
+    /// Copies what a store may need from the request's head.
+    #[must_use]
+    pub fn from_parts(parts: &http::request::Parts) -> Self {
+        Self::new(
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        )
+    }
+
+    /// Adds the peer address, when the framework knows it.
+    #[must_use]
+    pub fn with_peer_addr(mut self, addr: Option<SocketAddr>) -> Self {
+        self.peer_addr = addr;
+        self
+    }
+
+    /// The request method.
+    #[must_use]
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The request URI.
+    #[must_use]
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// The request path.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The request headers.
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The `User-Agent` header, if it is valid text.
+    #[must_use]
+    pub fn user_agent(&self) -> Option<&str> {
+        self.headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The client's address, when the framework knows it.
+    #[must_use]
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+}
+
+/// The store of stateless mode: there is none, the record lives in the
+/// cookie. An engine whose store type is `NoStore` never calls a store.
+#[derive(Debug, Clone, Copy)]
+pub enum NoStore {}
+
+impl Store for NoStore {
+    async fn get(
+        &self,
+        _: &SessionId,
+        _: &RequestContext,
+    ) -> Result<Option<Arc<Record>>, StoreError> {
+        match *self {}
+    }
+    async fn set(
+        &self,
+        _: &SessionId,
+        _: Arc<Record>,
+        _: SystemTime,
+        _: &RequestContext,
+    ) -> Result<(), StoreError> {
+        match *self {}
+    }
+    async fn delete(&self, _: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
+        match *self {}
+    }
+    fn uses_request_context(&self) -> bool {
+        match *self {}
+    }
+}
+
+/// An in-process store: records live in a map until they expire or the
+/// process exits. Clones share the map.
+///
+/// Records past their expiry are not returned and are dropped on access;
+/// [`delete_expired`](Self::delete_expired) sweeps the rest.
+///
+/// # Examples
+///
+/// ```
+/// use sealed_session::{MemoryStore, SessionEngine};
+///
+/// let store = MemoryStore::new();
+/// let engine = SessionEngine::builder().with_store(store.clone()).build()?;
+/// assert_eq!(store.len(), 0);
+/// # Ok::<(), sealed_session::BuildError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    map: Arc<RwLock<HashMap<SessionId, Entry>>>,
+}
+
+/// A record and when it expires.
+type Entry = (Arc<Record>, SystemTime);
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of records held (expired ones included until swept).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether the store holds no record.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every record past its expiry; returns how many.
+    pub fn delete_expired(&self) -> usize {
+        let now = SystemTime::now();
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let before = map.len();
+        map.retain(|_, (_, expires)| *expires > now);
+        before - map.len()
+    }
+}
+
+impl Store for MemoryStore {
+    async fn get(
+        &self,
+        id: &SessionId,
+        _: &RequestContext,
+    ) -> Result<Option<Arc<Record>>, StoreError> {
+        let found = {
+            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            map.get(id).map(|(r, e)| (Arc::clone(r), *e))
+        };
+        match found {
+            Some((_, expires)) if expires <= SystemTime::now() => {
+                self.map
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(id);
+                Ok(None)
+            }
+            found => Ok(found.map(|(r, _)| r)),
+        }
+    }
+
+    async fn set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        _: &RequestContext,
+    ) -> Result<(), StoreError> {
+        self.map
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), (record, expires_at));
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
+        self.map
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        Ok(())
+    }
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        expected: Option<u64>,
+        _: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let now = SystemTime::now();
+        let current = map
+            .get(id)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(r, _)| crate::record::read_version(r));
+        let matches = match (current, expected) {
+            (None, None) => true,
+            (Some(version), Some(expected)) => version == Some(expected),
+            _ => false,
+        };
+        if !matches {
+            return Err(StoreError::Conflict);
+        }
+        map.insert(id.clone(), (record, expires_at));
+        Ok(())
+    }
+
+    fn uses_request_context(&self) -> bool {
+        false
+    }
+}
+
+/// A plain `Mutex<HashMap<String, Arc<Record>>>` is a store, as a JS `Map`
+/// is for hono-session. It does not expire records by itself (the engine
+/// still refuses expired ones, and deletes them when it meets them).
+impl Store for Mutex<HashMap<String, Arc<Record>>> {
+    async fn get(
+        &self,
+        id: &SessionId,
+        _: &RequestContext,
+    ) -> Result<Option<Arc<Record>>, StoreError> {
+        let map = self.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(map.get(id.as_str()).cloned())
+    }
+    async fn set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        _: SystemTime,
+        _: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let mut map = self.lock().unwrap_or_else(PoisonError::into_inner);
+        map.insert(id.as_str().to_owned(), record);
+        Ok(())
+    }
+    async fn delete(&self, id: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
+        let mut map = self.lock().unwrap_or_else(PoisonError::into_inner);
+        map.remove(id.as_str());
+        Ok(())
+    }
+
+    fn uses_request_context(&self) -> bool {
+        false
+    }
+}
+
+/// A plain `RwLock<HashMap<String, Arc<Record>>>` is a store too.
+impl Store for RwLock<HashMap<String, Arc<Record>>> {
+    async fn get(
+        &self,
+        id: &SessionId,
+        _: &RequestContext,
+    ) -> Result<Option<Arc<Record>>, StoreError> {
+        let map = self.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(map.get(id.as_str()).cloned())
+    }
+    async fn set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        _: SystemTime,
+        _: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let mut map = self.write().unwrap_or_else(PoisonError::into_inner);
+        map.insert(id.as_str().to_owned(), record);
+        Ok(())
+    }
+    async fn delete(&self, id: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
+        let mut map = self.write().unwrap_or_else(PoisonError::into_inner);
+        map.remove(id.as_str());
+        Ok(())
+    }
+
+    fn uses_request_context(&self) -> bool {
+        false
+    }
+}
+
+/// A shared store is a store: `Arc<Mutex<HashMap<..>>>` works, and so does
+/// keeping an `Arc` to inspect the store from tests.
+impl<S: Store> Store for Arc<S> {
+    fn get(
+        &self,
+        id: &SessionId,
+        cx: &RequestContext,
+    ) -> impl Future<Output = Result<Option<Arc<Record>>, StoreError>> + Send {
+        (**self).get(id, cx)
+    }
+    fn set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        cx: &RequestContext,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).set(id, record, expires_at, cx)
+    }
+    fn delete(
+        &self,
+        id: &SessionId,
+        cx: &RequestContext,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).delete(id, cx)
+    }
+    fn compare_and_set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        expected: Option<u64>,
+        cx: &RequestContext,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).compare_and_set(id, record, expires_at, expected, cx)
+    }
+
+    fn uses_request_context(&self) -> bool {
+        (**self).uses_request_context()
+    }
+}
+
+/// A boxed future, for stores behind `dyn`.
+pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`Store`] made object-safe, for the overflow store of stateless mode.
+pub(crate) trait DynStore: Send + Sync {
+    fn get<'a>(
+        &'a self,
+        id: &'a SessionId,
+        cx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Option<Arc<Record>>, StoreError>>;
+    fn set<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        cx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn delete<'a>(
+        &'a self,
+        id: &'a SessionId,
+        cx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn uses_request_context(&self) -> bool;
+}
+
+impl<S: Store> DynStore for S {
+    fn get<'a>(
+        &'a self,
+        id: &'a SessionId,
+        cx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Option<Arc<Record>>, StoreError>> {
+        Box::pin(Store::get(self, id, cx))
+    }
+    fn set<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        cx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(Store::set(self, id, record, expires_at, cx))
+    }
+    fn delete<'a>(
+        &'a self,
+        id: &'a SessionId,
+        cx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(Store::delete(self, id, cx))
+    }
+    fn uses_request_context(&self) -> bool {
+        Store::uses_request_context(self)
+    }
+}
+
+/// Milliseconds since the epoch as a `SystemTime`.
+pub(crate) fn time_from_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + std::time::Duration::from_millis(ms)
+}

@@ -1,0 +1,303 @@
+//! The axum adapter: lazy loading, no work for untouched routes, errors.
+#![cfg(feature = "axum")]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use sealed_session::adapters::axum::{SessionLayer, SessionRejection};
+use sealed_session::{
+    MemoryStore, Record, RequestContext, Secret, Session, SessionEngine, SessionId, SessionMap,
+    Store, StoreError,
+};
+use tower::ServiceExt;
+
+/// A store that counts calls and can be switched to fail.
+#[derive(Clone, Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    gets: Arc<AtomicUsize>,
+    sets: Arc<AtomicUsize>,
+    fail_get: Arc<std::sync::atomic::AtomicBool>,
+    fail_set: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn down() -> StoreError {
+    StoreError::backend(
+        "test",
+        std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "down"),
+    )
+}
+
+impl Store for CountingStore {
+    async fn get(
+        &self,
+        id: &SessionId,
+        cx: &RequestContext,
+    ) -> Result<Option<Arc<Record>>, StoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        if self.fail_get.load(Ordering::SeqCst) {
+            return Err(down());
+        }
+        self.inner.get(id, cx).await
+    }
+    async fn set(
+        &self,
+        id: &SessionId,
+        r: Arc<Record>,
+        e: SystemTime,
+        cx: &RequestContext,
+    ) -> Result<(), StoreError> {
+        self.sets.fetch_add(1, Ordering::SeqCst);
+        if self.fail_set.load(Ordering::SeqCst) {
+            return Err(down());
+        }
+        self.inner.set(id, r, e, cx).await
+    }
+    async fn delete(&self, id: &SessionId, cx: &RequestContext) -> Result<(), StoreError> {
+        self.inner.delete(id, cx).await
+    }
+}
+
+async fn me(session: Session<SessionMap>) -> (StatusCode, String) {
+    match session.get::<String>("userId") {
+        Some(user) => (StatusCode::OK, user),
+        None => (StatusCode::UNAUTHORIZED, "Unauthorised".into()),
+    }
+}
+
+async fn login(session: Session<SessionMap>) -> StatusCode {
+    session.regenerate();
+    session.set("userId", "alice");
+    StatusCode::NO_CONTENT
+}
+
+async fn twice(a: Session<SessionMap>, b: Session<SessionMap>) -> String {
+    a.set("n", 1);
+    b.get::<u32>("n").unwrap_or(0).to_string()
+}
+
+async fn tolerant(
+    session: Result<Session<SessionMap>, SessionRejection>,
+) -> (StatusCode, &'static str) {
+    match session {
+        Ok(_) => (StatusCode::OK, "ok"),
+        Err(SessionRejection::Load(_)) => (StatusCode::SERVICE_UNAVAILABLE, "try later"),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "other"),
+    }
+}
+
+fn routes() -> Router {
+    Router::new()
+        .route("/me", get(me))
+        .route("/login", post(login))
+        .route("/twice", get(twice))
+        .route("/tolerant", get(tolerant))
+        .route("/plain", get(|| async { "no session here" }))
+}
+
+fn app(store: &CountingStore) -> Router {
+    let engine = SessionEngine::builder()
+        .with_secret(Secret::new(common::SECRET).unwrap())
+        .with_store(store.clone())
+        .build()
+        .unwrap();
+    routes().layer(SessionLayer::new(engine))
+}
+
+async fn send(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, Vec<String>, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(cookie) = cookie {
+        req = req.header(header::COOKIE, cookie);
+    }
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let cookies = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, cookies, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn sid_pair(set_cookies: &[String]) -> String {
+    set_cookies
+        .iter()
+        .rev()
+        .find(|c| c.starts_with("sid="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn route_without_session_costs_no_store_call_and_no_cookie() {
+    let store = CountingStore::default();
+    let app = app(&store);
+    let (_, cookies, _) = send(&app, "POST", "/login", None).await;
+    let sid = sid_pair(&cookies);
+    let before = (
+        store.gets.load(Ordering::SeqCst),
+        store.sets.load(Ordering::SeqCst),
+    );
+    let (status, cookies, body) = send(&app, "GET", "/plain", Some(&sid)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "no session here"));
+    assert!(cookies.is_empty());
+    assert_eq!(
+        before,
+        (
+            store.gets.load(Ordering::SeqCst),
+            store.sets.load(Ordering::SeqCst)
+        )
+    );
+}
+
+#[tokio::test]
+async fn login_then_me_through_the_layer() {
+    let store = CountingStore::default();
+    let app = app(&store);
+    let (status, _, body) = send(&app, "GET", "/me", None).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, "Unauthorised")
+    );
+    let (status, cookies, _) = send(&app, "POST", "/login", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let sid = sid_pair(&cookies);
+    let (status, cookies, body) = send(&app, "GET", "/me", Some(&sid)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+    assert!(cookies.is_empty(), "read-only: no Set-Cookie");
+}
+
+#[tokio::test]
+async fn two_extractions_share_one_load() {
+    let store = CountingStore::default();
+    let app = app(&store);
+    let (_, cookies, _) = send(&app, "POST", "/login", None).await;
+    let gets = store.gets.load(Ordering::SeqCst);
+    let (_, _, body) = send(&app, "GET", "/twice", Some(&sid_pair(&cookies))).await;
+    assert_eq!(body, "1", "both handles see one state");
+    assert_eq!(store.gets.load(Ordering::SeqCst), gets + 1);
+}
+
+#[tokio::test]
+async fn tampered_cookie_is_401_not_500() {
+    let store = CountingStore::default();
+    let app = app(&store);
+    for cookie in [
+        "sid=not-an-id",
+        "sid=%ff%fe",
+        "sid=",
+        "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let (status, _, _) = send(&app, "GET", "/me", Some(cookie)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{cookie}");
+    }
+}
+
+#[tokio::test]
+async fn store_failure_on_load_is_a_clear_500() {
+    let store = CountingStore::default();
+    let app = app(&store);
+    let (_, cookies, _) = send(&app, "POST", "/login", None).await;
+    store.fail_get.store(true, Ordering::SeqCst);
+    let sid = sid_pair(&cookies);
+    let (status, cookies, body) = send(&app, "GET", "/me", Some(&sid)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body, "Session store unavailable");
+    assert!(cookies.is_empty());
+    let (status, _, body) = send(&app, "GET", "/tolerant", Some(&sid)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "try later")
+    );
+}
+
+#[tokio::test]
+async fn store_failure_on_commit_replaces_the_response_with_500() {
+    let store = CountingStore::default();
+    store.fail_set.store(true, Ordering::SeqCst);
+    let app = app(&store);
+    let (status, cookies, body) = send(&app, "POST", "/login", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body, "Session could not be saved");
+    assert!(
+        cookies.is_empty(),
+        "no cookie for a session that was not saved"
+    );
+}
+
+#[tokio::test]
+async fn missing_layer_says_what_to_do() {
+    let app = routes();
+    let (status, _, body) = send(&app, "GET", "/me", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("SessionLayer is not installed"), "{body}");
+    assert!(
+        SessionRejection::MissingLayer
+            .to_string()
+            .contains(".layer(SessionLayer::new(engine))")
+    );
+}
+
+async fn fail_after_change(session: Session<SessionMap>) -> StatusCode {
+    session.set("userId", "mallory");
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+#[tokio::test]
+async fn server_error_skips_the_save_unless_asked() {
+    for save in [false, true] {
+        let store = CountingStore::default();
+        let engine = SessionEngine::builder()
+            .with_store(store.clone())
+            .with_save_on_server_error(save)
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .route("/fail", post(fail_after_change))
+            .layer(SessionLayer::new(engine));
+        let (status, cookies, _) = send(&app, "POST", "/fail", None).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(!cookies.is_empty(), save, "save={save}: {cookies:?}");
+        assert_eq!(store.sets.load(Ordering::SeqCst), usize::from(save));
+    }
+}
+
+#[tokio::test]
+async fn oversized_stateless_session_is_a_500_not_a_dropped_cookie() {
+    async fn put(session: Session<SessionMap>, body: String) -> StatusCode {
+        session.set("data", body);
+        StatusCode::NO_CONTENT
+    }
+    let engine = SessionEngine::builder().build().unwrap();
+    let app = Router::new()
+        .route("/data", axum::routing::put(put))
+        .layer(SessionLayer::new(engine));
+    let req = Request::builder()
+        .method("PUT")
+        .uri("/data")
+        .body(Body::from("x".repeat(5_000)))
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.headers().get(header::SET_COOKIE).is_none());
+}

@@ -1,0 +1,92 @@
+//! What the engine logs: outcomes at debug/trace, never secrets, tokens or
+//! full session ids.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::{Browser, SECRET};
+use sealed_session::{MemoryStore, Secret, SessionEngine};
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Self;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn logs_name_outcomes_but_never_secrets_tokens_or_ids() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let stateless = SessionEngine::builder()
+        .with_secret(Secret::new(SECRET).unwrap())
+        .build()
+        .unwrap();
+    let stored = SessionEngine::builder()
+        .with_store(MemoryStore::new())
+        .build()
+        .unwrap();
+
+    let mut a = Browser::default();
+    a.request(&stateless, |s| s.set("userId", "1")).await;
+    let token = a.sid().unwrap().to_owned();
+    a.request(&stateless, |s| s.get::<String>("userId")).await;
+    let mut tampered = a.clone();
+    tampered.jar.insert("sid".into(), format!("{token}x"));
+    tampered.request(&stateless, |_| ()).await;
+
+    let mut b = Browser::default();
+    b.request(&stored, |s| s.set("userId", "1")).await;
+    let id = b.sid().unwrap().to_owned();
+    b.request(&stored, |s| s.regenerate()).await;
+    let new_id = b.sid().unwrap().to_owned();
+    b.request(&stored, |s| s.destroy()).await;
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    for outcome in [
+        "new",
+        "loaded",
+        "written",
+        "unchanged",
+        "tampered",
+        "destroyed",
+    ] {
+        assert!(
+            logs.contains(&format!("outcome=\"{outcome}\"")),
+            "no {outcome} in:\n{logs}"
+        );
+    }
+    assert!(
+        logs.contains("session.load") && logs.contains("session.commit"),
+        "spans:\n{logs}"
+    );
+    assert!(
+        logs.contains(&id[..6]),
+        "a short id prefix is logged to correlate"
+    );
+    for secret in [SECRET, &token, &id, &new_id, &token[..40]] {
+        assert!(!logs.contains(secret), "logged {secret:.12}…:\n{logs}");
+    }
+}

@@ -1,0 +1,165 @@
+//! The conformance suite on `CachingStore`, and that both tiers agree
+//! after writes, deletes, regenerations and failures.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::HeaderMap;
+use sealed_session::{MemoryStore, RequestContext, SessionEngine, SessionId, SessionMap, Store};
+use sealed_session_stores::drivers::sqlx;
+use sealed_session_stores::{CachingStore, MokaStore, SqliteStore};
+use sealed_session_tests::conformance::{self, cookie, in_an_hour, record, sid};
+use serde_json::json;
+
+fn cx() -> RequestContext {
+    RequestContext::default()
+}
+
+#[tokio::test]
+async fn memory_over_memory_conforms() {
+    let store = Arc::new(CachingStore::new(MemoryStore::new(), MemoryStore::new()));
+    conformance::run(Arc::clone(&store)).await;
+    conformance::expired_records_are_not_returned(&*store).await;
+}
+
+#[tokio::test]
+async fn moka_over_sqlite_conforms() {
+    let backend = SqliteStore::in_memory().await.unwrap();
+    let store = Arc::new(CachingStore::new(MokaStore::new(1000), backend));
+    conformance::run(Arc::clone(&store)).await;
+    conformance::expired_records_are_not_returned(&*store).await;
+}
+
+#[tokio::test]
+async fn moka_on_its_own_conforms() {
+    let store = Arc::new(MokaStore::new(10_000));
+    conformance::run(Arc::clone(&store)).await;
+    conformance::expired_records_are_not_returned(&*store).await;
+    conformance::expires_after(&*store, Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn caching_sweeps_the_backend() {
+    let store = CachingStore::new(MokaStore::new(100), SqliteStore::in_memory().await.unwrap());
+    conformance::sweep_removes_only_expired(&store).await;
+}
+
+#[tokio::test]
+async fn writes_and_deletes_reach_both_tiers() {
+    let store = CachingStore::new(MokaStore::new(100), MemoryStore::new());
+    let id = SessionId::generate();
+    store
+        .set(&id, record(json!({"v": 1})), in_an_hour(), &cx())
+        .await
+        .unwrap();
+    assert!(store.cache().get(&id, &cx()).await.unwrap().is_some());
+    assert!(store.backend().get(&id, &cx()).await.unwrap().is_some());
+    store.delete(&id, &cx()).await.unwrap();
+    assert!(store.cache().get(&id, &cx()).await.unwrap().is_none());
+    assert!(store.backend().get(&id, &cx()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_backend_read_fills_the_cache() {
+    let store = CachingStore::new(MemoryStore::new(), MemoryStore::new());
+    let id = SessionId::generate();
+    store
+        .backend()
+        .set(&id, record(json!({"v": 1})), in_an_hour(), &cx())
+        .await
+        .unwrap();
+    assert!(store.cache().is_empty());
+    assert!(store.get(&id, &cx()).await.unwrap().is_some());
+    assert!(store.cache().get(&id, &cx()).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn regenerate_clears_the_old_id_in_both_tiers() {
+    let store = Arc::new(CachingStore::new(MokaStore::new(100), MemoryStore::new()));
+    let engine = SessionEngine::builder()
+        .with_store(Arc::clone(&store))
+        .build()
+        .unwrap();
+    let session = engine
+        .load::<SessionMap>(&HeaderMap::new(), &cx())
+        .await
+        .unwrap();
+    session.set("userId", "anon");
+    let old = sid(&engine.commit(&session, &cx()).await.unwrap()).unwrap();
+    let session = engine
+        .load::<SessionMap>(&cookie(&old), &cx())
+        .await
+        .unwrap();
+    session.regenerate();
+    let new = sid(&engine.commit(&session, &cx()).await.unwrap()).unwrap();
+    let (old, new) = (
+        SessionId::parse(&old).unwrap(),
+        SessionId::parse(&new).unwrap(),
+    );
+    assert!(store.cache().get(&old, &cx()).await.unwrap().is_none());
+    assert!(store.backend().get(&old, &cx()).await.unwrap().is_none());
+    assert!(store.cache().get(&new, &cx()).await.unwrap().is_some());
+    assert!(store.backend().get(&new, &cx()).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_failed_backend_write_leaves_no_stale_copy() {
+    let backend = SqliteStore::in_memory().await.unwrap();
+    let store = CachingStore::new(MemoryStore::new(), backend.clone());
+    let id = SessionId::generate();
+    store
+        .set(&id, record(json!({"v": 1})), in_an_hour(), &cx())
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE sessions")
+        .execute(backend.pool())
+        .await
+        .unwrap();
+    let err = store
+        .set(&id, record(json!({"v": 2})), in_an_hour(), &cx())
+        .await
+        .unwrap_err();
+    conformance::assert_backend_error(&err, "sqlite");
+    assert!(
+        store.cache().get(&id, &cx()).await.unwrap().is_none(),
+        "the cache kept a copy the backend may not have"
+    );
+}
+
+#[tokio::test]
+async fn the_cache_ttl_bounds_staleness() {
+    let store = CachingStore::new(MemoryStore::new(), MemoryStore::new())
+        .with_cache_ttl(Duration::from_millis(200));
+    let id = SessionId::generate();
+    store
+        .set(&id, record(json!({"v": 1})), in_an_hour(), &cx())
+        .await
+        .unwrap();
+    // Another instance deletes it in the shared backend.
+    store.backend().delete(&id, &cx()).await.unwrap();
+    assert!(
+        store.get(&id, &cx()).await.unwrap().is_some(),
+        "served from the cache"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        store.get(&id, &cx()).await.unwrap().is_none(),
+        "the stale copy outlived the TTL"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_write_is_not_cached() {
+    let store = CachingStore::new(MemoryStore::new(), MemoryStore::new());
+    let id = SessionId::generate();
+    let past = SystemTime::now() - Duration::from_secs(1);
+    store
+        .set(&id, record(json!({"v": 1})), in_an_hour(), &cx())
+        .await
+        .unwrap();
+    store
+        .set(&id, record(json!({"v": 2})), past, &cx())
+        .await
+        .unwrap();
+    assert!(store.cache().get(&id, &cx()).await.unwrap().is_none());
+}
