@@ -30,6 +30,7 @@ fn stacks() -> Vec<Runner> {
         actix(false, Work::Untouched),                   // 10
         actix(true, Work::ReadWrite),                    // 11
         actix(true, Work::ReadOnly),                     // 12
+        axum(AxumStack::PassThrough, Work::Untouched),   // 13
     ]
 }
 
@@ -89,6 +90,7 @@ fn summary(stacks: &mut [Runner]) {
     const ACTIX: usize = 10;
     println!("added cost over the same framework without sessions (median ns):");
     for (i, base) in [
+        (13, AXUM),
         (3, AXUM),
         (4, AXUM),
         (5, AXUM),

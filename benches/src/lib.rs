@@ -172,6 +172,9 @@ fn current_thread() -> tokio::runtime::Runtime {
 pub enum AxumStack {
     /// No session layer: the baseline.
     Baseline,
+    /// A layer that does nothing (`tower::layer::util::Identity`): what
+    /// `Router::layer` itself costs a request, whatever the layer.
+    PassThrough,
     /// sealed-session, stateless iron cookies.
     Stateless,
     /// sealed-session with its `MemoryStore`.
@@ -267,6 +270,11 @@ fn axum_router(stack: AxumStack) -> Router {
             .route("/rw", get(plain))
             .route("/ro", get(plain))
             .route("/plain", get(plain)),
+        AxumStack::PassThrough => Router::new()
+            .route("/rw", get(plain))
+            .route("/ro", get(plain))
+            .route("/plain", get(plain))
+            .layer(tower::layer::util::Identity::new()),
         AxumStack::Stateless | AxumStack::Memory => {
             let routes = Router::new()
                 .route("/login", get(ours::login))
@@ -309,7 +317,7 @@ fn axum_request(path: &str, cookie: &HeaderValue) -> Request<Body> {
 /// Logs in once through the stack's `/login` and returns the cookie the
 /// browser would send back (the baseline gets a cookie of similar size).
 async fn axum_login(router: &Router, stack: AxumStack) -> HeaderValue {
-    if stack == AxumStack::Baseline {
+    if matches!(stack, AxumStack::Baseline | AxumStack::PassThrough) {
         return HeaderValue::from_static(
             "sid=Fe26.2**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*aaaaaaaaaaaaaaaaaaaaaa*bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*cccccccccccccccccccccccccccccccccccccccccc; sx=1",
         );
@@ -339,10 +347,13 @@ async fn axum_login(router: &Router, stack: AxumStack) -> HeaderValue {
 #[must_use]
 pub fn axum(stack: AxumStack, work: Work) -> Runner {
     let rt = current_thread();
-    let router = axum_router(stack);
+    // What `axum::serve` does (`into_make_service`): turn every handler into
+    // a route once, rather than on each request.
+    let router = axum_router(stack).with_state(());
     let cookie = rt.block_on(axum_login(&router, stack));
     let name = match (stack, work) {
         (AxumStack::Baseline, _) => "axum/no-session",
+        (AxumStack::PassThrough, _) => "axum/pass-through-layer",
         (AxumStack::Stateless, Work::Untouched) | (AxumStack::Memory, Work::Untouched) => {
             "axum/sealed-session/untouched"
         }
@@ -356,7 +367,7 @@ pub fn axum(stack: AxumStack, work: Work) -> Runner {
     };
     let path = work.path();
     // Check once that the handler sees the session.
-    if stack != AxumStack::Baseline && work == Work::ReadOnly {
+    if !matches!(stack, AxumStack::Baseline | AxumStack::PassThrough) && work == Work::ReadOnly {
         let body = rt.block_on(async {
             let response = router
                 .clone()

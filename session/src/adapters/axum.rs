@@ -58,19 +58,21 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::response::{IntoResponse, Response};
-use futures_util::future::BoxFuture;
 use http::request::Parts;
 use http::{Request, StatusCode, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::lazy::{self, LoadError, SharedEngine, Slot};
+use super::lazy::{self, BoxFuture, CommitFailed, LoadError, SharedEngine, Slot};
 use crate::data::SessionData;
 use crate::encoder::Encoder;
 use crate::engine::SessionEngine;
@@ -116,8 +118,8 @@ impl<Svc, S, E> Layer<Svc> for SessionLayer<S, E> {
     fn layer(&self, inner: Svc) -> Self::Service {
         SessionService {
             inner,
-            engine: self.engine.clone(),
             shared: self.shared.clone(),
+            engine_type: PhantomData,
         }
     }
 }
@@ -125,16 +127,18 @@ impl<Svc, S, E> Layer<Svc> for SessionLayer<S, E> {
 /// The service [`SessionLayer`] wraps around a router.
 pub struct SessionService<Svc, S, E> {
     inner: Svc,
-    engine: SessionEngine<S, E>,
+    // The engine behind one `Arc`: axum clones the service for each
+    // request, so it holds nothing else.
     shared: SharedEngine,
+    engine_type: PhantomData<fn() -> SessionEngine<S, E>>,
 }
 
 impl<Svc: Clone, S, E> Clone for SessionService<Svc, S, E> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            engine: self.engine.clone(),
             shared: self.shared.clone(),
+            engine_type: PhantomData,
         }
     }
 }
@@ -142,23 +146,20 @@ impl<Svc: Clone, S, E> Clone for SessionService<Svc, S, E> {
 impl<Svc, S, E> fmt::Debug for SessionService<Svc, S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionService")
-            .field("engine", &self.engine)
+            .field("engine", &std::any::type_name::<SessionEngine<S, E>>())
             .finish_non_exhaustive()
     }
 }
 
 impl<Svc, S, E, ReqBody> Service<Request<ReqBody>> for SessionService<Svc, S, E>
 where
-    Svc:
-        Service<Request<ReqBody>, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    Svc::Future: Send + 'static,
+    Svc: Service<Request<ReqBody>, Response = Response, Error = Infallible>,
     S: Store,
     E: Encoder,
-    ReqBody: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = ResponseFuture<Svc::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -167,21 +168,87 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let slot = Arc::new(Slot::new(&self.shared));
         req.extensions_mut().insert(SlotHandle(Arc::clone(&slot)));
-        // The clone that was polled ready is the one to call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let mut response = inner.call(req).await?;
-            match slot.commit(response.status().as_u16()).await {
-                Ok(set_cookies) => set_cookies.apply_to(response.headers_mut()),
-                Err(failed) => {
-                    let status = StatusCode::from_u16(failed.status())
-                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    response = (status, failed.body()).into_response();
+        ResponseFuture {
+            inner: self.inner.call(req),
+            slot: Some(slot),
+            commit: None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`SessionService`] call: the inner service's
+    /// response, then the session's commit.
+    ///
+    /// A request whose handler never loaded the session, or left it
+    /// unchanged, costs nothing here beyond polling the inner future; only
+    /// a session to write allocates a commit future.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        slot: Option<Arc<Slot>>,
+        commit: Option<BoxFuture<'static, Response>>,
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("committing", &self.commit.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(commit) = this.commit {
+            return commit.as_mut().poll(cx).map(Ok);
+        }
+        let Ok(response) = ready!(this.inner.poll(cx));
+        let slot = this
+            .slot
+            .take()
+            .expect("session ResponseFuture polled after completion");
+        match slot.plan_commit(response.status().as_u16()) {
+            Ok(None) => Poll::Ready(Ok(response)),
+            Ok(Some(plan)) => {
+                let mut commit: BoxFuture<'static, Response> = Box::pin(async move {
+                    let result = slot.execute(plan).await;
+                    with_commit(response, result)
+                });
+                let poll = commit.as_mut().poll(cx);
+                if poll.is_pending() {
+                    *this.commit = Some(commit);
                 }
+                poll.map(Ok)
             }
-            Ok(response)
-        })
+            Err(failed) => Poll::Ready(Ok(with_commit(response, Err(failed)))),
+        }
+    }
+}
+
+/// The handler's response with the commit's cookies, or the failure that
+/// replaces it (the client must not believe an unsaved change was saved).
+fn with_commit(
+    mut response: Response,
+    result: Result<crate::engine::SetCookies, CommitFailed>,
+) -> Response {
+    match result {
+        Ok(set_cookies) => {
+            set_cookies.apply_to(response.headers_mut());
+            response
+        }
+        Err(failed) => {
+            let status =
+                StatusCode::from_u16(failed.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, failed.body()).into_response()
+        }
     }
 }
 

@@ -162,28 +162,53 @@ impl Slot {
     /// did not change, or the status is a 5xx the engine does not save on).
     ///
     /// Only the first call commits; later ones return no cookies.
+    #[cfg_attr(
+        not(any(
+            feature = "actix-web",
+            feature = "rocket",
+            feature = "poem",
+            feature = "salvo"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) async fn commit(&self, status: u16) -> Result<SetCookies, CommitFailed> {
+        match self.plan_commit(status)? {
+            Some(plan) => self.execute(plan).await,
+            None => Ok(SetCookies::default()),
+        }
+    }
+
+    /// The synchronous half of [`commit`](Self::commit): what to write, or
+    /// `None` when there is nothing to do (never loaded, already committed,
+    /// unchanged, or a 5xx the engine does not save on). An adapter that
+    /// gets `None` answers without allocating a commit future.
+    pub(crate) fn plan_commit(&self, status: u16) -> Result<Option<Plan>, CommitFailed> {
         let Some(entry) = self.take() else {
-            return Ok(SetCookies::default());
+            return Ok(None);
         };
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if !self.engine.should_commit(status) {
             tracing::debug!(%status, "server error: session not saved");
-            return Ok(SetCookies::default());
+            return Ok(None);
         }
-        let result = match entry.session.plan() {
-            Ok(plan) => self.engine.execute(plan, &entry.cx).await,
-            Err(error) => Err(Error::Serialize(error)),
+        match entry.session.plan() {
+            Ok(Plan::Unchanged) => Ok(None),
+            Ok(plan) => Ok(Some(plan)),
+            Err(error) => Err(commit_failed(&Error::Serialize(error))),
+        }
+    }
+
+    /// The asynchronous half of [`commit`](Self::commit): writes what
+    /// [`plan_commit`](Self::plan_commit) planned.
+    pub(crate) async fn execute(&self, plan: Plan) -> Result<SetCookies, CommitFailed> {
+        // A plan comes from `plan_commit`, which found the entry.
+        let Some(entry) = self.cell.get() else {
+            return Ok(SetCookies::default());
         };
-        result.map_err(|error| {
-            let conflict = error.is_conflict();
-            if conflict {
-                tracing::debug!(%error, "session write lost a race");
-            } else {
-                tracing::error!(%error, "could not save the session");
-            }
-            CommitFailed { conflict }
-        })
+        self.engine
+            .execute(plan, &entry.cx)
+            .await
+            .map_err(|error| commit_failed(&error))
     }
 
     fn take(&self) -> Option<&Entry> {
@@ -194,6 +219,17 @@ impl Slot {
         }
         Some(entry)
     }
+}
+
+/// Logs a failed commit and says how to answer it.
+fn commit_failed(error: &Error) -> CommitFailed {
+    let conflict = error.is_conflict();
+    if conflict {
+        tracing::debug!(%error, "session write lost a race");
+    } else {
+        tracing::error!(%error, "could not save the session");
+    }
+    CommitFailed { conflict }
 }
 
 /// A [`RequestContext`] from the parts of a request on `http` 0.2 (actix-web,
