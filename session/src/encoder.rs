@@ -143,7 +143,7 @@ impl Encoder for IronEncoder {
         // Sized for a typical session, so serialising rarely reallocates.
         let mut json = Vec::with_capacity(512);
         serde_json::to_writer(&mut json, record).map_err(EncodeError::new)?;
-        Ok(iron::seal(&json, keyring.current()))
+        Ok(iron::seal_vec(json, keyring.current()))
     }
 
     fn decode(&self, token: &str, keyring: &Keyring) -> Result<Decoded, DecodeError> {

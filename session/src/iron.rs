@@ -55,11 +55,12 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
-use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng as _;
 use serde_json::Value;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+pub(crate) mod keyed;
+use keyed::hmac_sha256;
 
 use crate::secret::{Keyring, KeyringEntry, MIN_SECRET_LEN, Secret, is_valid_id};
 
@@ -83,9 +84,6 @@ const SALT_BYTES: usize = 32;
 
 /// Length of the AES-CBC IV and block.
 const BLOCK_LEN: usize = 16;
-
-/// Ciphertexts up to this length are built on the stack when sealing.
-const STACK_CIPHERTEXT: usize = 2048;
 
 /// Length of an HMAC-SHA256 digest in base64url without padding.
 const DIGEST_B64_LEN: usize = 43;
@@ -310,15 +308,29 @@ pub fn check_password(password: &str) -> Result<(), IronError> {
 /// [`KeyringEntry`]'s id always valid.
 #[must_use]
 pub fn seal(plaintext: &[u8], entry: &KeyringEntry) -> String {
+    let mut buffer = Vec::with_capacity(padded_len(plaintext.len()));
+    buffer.extend_from_slice(plaintext);
+    seal_vec(buffer, entry)
+}
+
+/// [`seal`], encrypting in `plaintext`'s own buffer: for callers that
+/// serialised into a vector anyway, it saves a copy.
+pub(crate) fn seal_vec(plaintext: Vec<u8>, entry: &KeyringEntry) -> String {
     seal_with(plaintext, entry.secret(), entry.id())
 }
 
-/// Seals `plaintext` with `secret`, writing `id` as the password id (`None`
-/// or `Some("")`: no id, as hono-session seals). `id` comes from a
-/// [`KeyringEntry`], which has checked it against iron's `^\w+$`.
+/// The length of `len` bytes after PKCS#7 padding.
+fn padded_len(len: usize) -> usize {
+    (len / BLOCK_LEN + 1) * BLOCK_LEN
+}
+
+/// Seals the plaintext in `buffer` with `secret`, writing `id` as the
+/// password id (`None` or `Some("")`: no id, as hono-session seals). `id`
+/// comes from a [`KeyringEntry`], which has checked it against iron's
+/// `^\w+$`.
 ///
 /// Salts and IV come from the thread-local CSPRNG ([`rand::rng`]).
-fn seal_with(plaintext: &[u8], secret: &Secret, id: Option<&str>) -> String {
+fn seal_with(mut buffer: Vec<u8>, secret: &Secret, id: Option<&str>) -> String {
     let id = id.unwrap_or("");
     debug_assert!(id.is_empty() || is_valid_id(id));
 
@@ -332,21 +344,13 @@ fn seal_with(plaintext: &[u8], secret: &Secret, id: Option<&str>) -> String {
     hex_into(&salts, &mut hex_salts);
     let (enc_salt, hmac_salt) = hex_salts.split_at(2 * SALT_BYTES);
 
+    // Encrypt in place: the buffer grows by the padding only.
     let key = derive_key(secret, enc_salt);
-    let encryptor = cbc::Encryptor::<Aes256>::new(&key.into(), &iv.into());
-    // A session's plaintext fits on the stack; a larger one gets a vector.
-    let mut stack = [0u8; STACK_CIPHERTEXT];
-    let heap;
-    let padded_len = (plaintext.len() / BLOCK_LEN + 1) * BLOCK_LEN;
-    let ciphertext: &[u8] = match stack.get_mut(..padded_len) {
-        Some(out) => encryptor
-            .encrypt_padded_b2b::<Pkcs7>(plaintext, out)
-            .expect("the buffer holds the padded plaintext"),
-        None => {
-            heap = encryptor.encrypt_padded_vec::<Pkcs7>(plaintext);
-            &heap
-        }
-    };
+    let plaintext_len = buffer.len();
+    buffer.resize(padded_len(plaintext_len), 0);
+    let ciphertext = cbc::Encryptor::<Aes256>::new(&key.into(), &iv.into())
+        .encrypt_padded::<Pkcs7>(&mut buffer, plaintext_len)
+        .expect("the buffer holds the padded plaintext");
 
     // prefix + 7 separators + id + 2 salts + iv + ciphertext + digest.
     let capacity = MAC_PREFIX.len()
@@ -512,9 +516,11 @@ fn decode_iv(iv_b64: &str) -> Result<[u8; BLOCK_LEN], IronError> {
 /// JavaScript's `JSON.stringify` writes for ordinary data).
 #[must_use]
 pub fn seal_json(value: &Value, entry: &KeyringEntry) -> String {
-    // `to_vec` writes straight into a buffer, without `Display`'s formatter.
-    let json = serde_json::to_vec(value).expect("a JSON value always serialises");
-    seal(&json, entry)
+    // Written straight into a buffer sized for a typical session, which is
+    // then encrypted in place.
+    let mut json = Vec::with_capacity(512);
+    serde_json::to_writer(&mut json, value).expect("a JSON value always serialises");
+    seal_vec(json, entry)
 }
 
 /// Unseals a token and parses its plaintext as JSON, deciding the edge cases
@@ -567,32 +573,10 @@ pub(crate) fn parse_expiration(expiration: &str) -> Result<Option<u64>, IronErro
     })))
 }
 
-/// PBKDF2-HMAC-SHA1 with 1 iteration and a 32-byte output:
-/// `T1 || T2[..12]` where `Ti = HMAC(secret, salt || INT_32_BE(i))`, from the
-/// secret's pre-keyed HMAC state. The salt is absorbed once for both blocks
-/// (iron's 64-character salts fill one SHA-1 block exactly).
+/// PBKDF2-HMAC-SHA1 of the secret with `salt`, 1 iteration, 32 bytes: the
+/// AES and HMAC keys of a token (see [`keyed::Sha1Key::pbkdf2_32`]).
 pub(crate) fn derive_key(secret: &Secret, salt: &[u8]) -> [u8; KEY_LEN] {
-    let mut first = secret.pbkdf2_prf().clone();
-    first.update(salt);
-    let mut second = first.clone();
-    first.update(&1u32.to_be_bytes());
-    second.update(&2u32.to_be_bytes());
-    let (t1, t2) = (
-        first.finalize().into_bytes(),
-        second.finalize().into_bytes(),
-    );
-    let mut key = [0u8; KEY_LEN];
-    let (head, tail) = key.split_at_mut(t1.len());
-    head.copy_from_slice(&t1);
-    tail.copy_from_slice(&t2[..tail.len()]);
-    key
-}
-
-fn hmac_sha256(key: &[u8; KEY_LEN], data: &[u8]) -> [u8; 32] {
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
+    secret.pbkdf2_key().pbkdf2_32(salt)
 }
 
 /// Lowercase hex of `bytes` into `out` (twice as long).
@@ -780,16 +764,14 @@ mod tests {
     }
 
     #[test]
-    fn plaintexts_on_both_sides_of_the_stack_buffer_round_trip() {
+    fn plaintexts_around_the_block_size_round_trip() {
         let ring = ring();
-        for len in [
-            STACK_CIPHERTEXT - 17,
-            STACK_CIPHERTEXT - 16,
-            STACK_CIPHERTEXT,
-            5000,
-        ] {
+        for len in [0, 1, 15, 16, 17, 31, 32, 33, 2047, 2048, 5000] {
             let plaintext = vec![b'x'; len];
             let token = seal(&plaintext, ring.current());
+            assert_eq!(unseal(&token, &ring, NOW).unwrap().plaintext, plaintext);
+            // The in-place path gives tokens that open the same way.
+            let token = seal_vec(plaintext.clone(), ring.current());
             assert_eq!(unseal(&token, &ring, NOW).unwrap().plaintext, plaintext);
         }
     }
@@ -813,10 +795,10 @@ mod tests {
 
         // A token without id goes to the entry without id.
         let mixed = Keyring::new([(Some("k2"), secret(OTHER)), (None, secret(PASSWORD))]).unwrap();
-        let bare = seal_with(b"bare", &secret(PASSWORD), None);
+        let bare = seal_with(b"bare".to_vec(), &secret(PASSWORD), None);
         assert_eq!(unseal(&bare, &mixed, NOW).unwrap().key_index, 1);
         assert_eq!(
-            seal_with(b"x", &secret(PASSWORD), Some(""))
+            seal_with(b"x".to_vec(), &secret(PASSWORD), Some(""))
                 .split('*')
                 .nth(1),
             Some("")
@@ -827,10 +809,10 @@ mod tests {
     fn unknown_password_id_is_rejected() {
         let ring =
             Keyring::new([(Some("k2"), secret(PASSWORD)), (Some("k1"), secret(OTHER))]).unwrap();
-        let k3 = seal_with(b"x", &secret(PASSWORD), Some("k3"));
+        let k3 = seal_with(b"x".to_vec(), &secret(PASSWORD), Some("k3"));
         assert_eq!(unseal(&k3, &ring, NOW), Err(IronError::UnknownPasswordId));
         // No entry without id: a token without id is unknown too.
-        let bare = seal_with(b"x", &secret(PASSWORD), None);
+        let bare = seal_with(b"x".to_vec(), &secret(PASSWORD), None);
         assert_eq!(unseal(&bare, &ring, NOW), Err(IronError::UnknownPasswordId));
         // A ring with an id-less entry among others is strict as well.
         let mixed = Keyring::new([(Some("k2"), secret(OTHER)), (None, secret(PASSWORD))]).unwrap();

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use hmac::{Hmac, KeyInit};
-use sha1::Sha1;
 use subtle::ConstantTimeEq;
+
+use crate::iron::keyed::Sha1Key;
 
 /// The shortest secret accepted, in UTF-16 code units (the unit JavaScript's
 /// `String.length` counts, so that a secret accepted here is accepted by
@@ -73,7 +73,7 @@ struct SecretInner {
     bytes: Box<[u8]>,
     utf16_len: usize,
     /// HMAC-SHA1 keyed with the password: the PRF of PBKDF2-SHA1.
-    pbkdf2_prf: Hmac<Sha1>,
+    pbkdf2_key: Sha1Key,
 }
 
 impl Secret {
@@ -113,13 +113,12 @@ impl Secret {
     }
 
     fn from_valid(bytes: &[u8], utf16_len: usize) -> Self {
-        let pbkdf2_prf = <Hmac<Sha1> as KeyInit>::new_from_slice(bytes)
-            .expect("HMAC accepts keys of any length");
+        let pbkdf2_key = Sha1Key::new(bytes);
         Self {
             inner: Arc::new(SecretInner {
                 bytes: bytes.into(),
                 utf16_len,
-                pbkdf2_prf,
+                pbkdf2_key,
             }),
         }
     }
@@ -155,9 +154,9 @@ impl Secret {
         self.as_bytes()
     }
 
-    /// HMAC-SHA1 already keyed with this secret, to be cloned per use.
-    pub(crate) fn pbkdf2_prf(&self) -> &Hmac<Sha1> {
-        &self.inner.pbkdf2_prf
+    /// HMAC-SHA1 already keyed with this secret: iron's PBKDF2 PRF.
+    pub(crate) fn pbkdf2_key(&self) -> &Sha1Key {
+        &self.inner.pbkdf2_key
     }
 }
 
