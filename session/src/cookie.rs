@@ -349,8 +349,7 @@ impl CookieLayer {
     pub(crate) fn find_all<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> Found<'a> {
         let mut found = Scan::new(self.max_chunks());
         for text in headers {
-            let special = text.bytes().any(|b| b == b'%' || b == b'"');
-            self.scan(text, special, &mut found);
+            self.scan(text, may_need_decoding(text), &mut found);
         }
         found.finish()
     }
@@ -358,8 +357,7 @@ impl CookieLayer {
     /// Like [`find`](Self::find), in one `Cookie` header's text.
     pub(crate) fn find_in<'a>(&self, header: &'a str) -> Found<'a> {
         let mut found = Scan::new(self.max_chunks());
-        let special = header.bytes().any(|b| b == b'%' || b == b'"');
-        self.scan(header, special, &mut found);
+        self.scan(header, may_need_decoding(header), &mut found);
         found.finish()
     }
 
@@ -372,11 +370,11 @@ impl CookieLayer {
         // with something to percent-decode (or quotes) go through the
         // crate, so decoding is exactly its own.
         for piece in header.split(';') {
-            let piece = piece.trim();
+            let piece = trim(piece);
             let Some((name, value)) = piece.split_once('=') else {
                 continue;
             };
-            let (name, value) = (name.trim(), value.trim());
+            let (name, value) = (trim(name), trim(value));
             if name.is_empty() {
                 continue;
             }
@@ -546,6 +544,41 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// Whether a header has a `%` or a `"`, so that some pair may need
+/// percent-decoding or unquoting (`contains` on bytes is a `memchr`).
+fn may_need_decoding(header: &str) -> bool {
+    let bytes = header.as_bytes();
+    bytes.contains(&b'%') || bytes.contains(&b'"')
+}
+
+/// [`str::trim`], without decoding characters when the ends are ASCII
+/// (always, for header text): the whitespace it strips there is `\t`,
+/// `\n`, `\x0B`, `\x0C`, `\r` and space.
+fn trim(text: &str) -> &str {
+    let is_space = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ');
+    let bytes = text.as_bytes();
+    // The usual case: nothing to strip.
+    let plain = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii() && !is_space(b));
+    if bytes.is_empty() || (plain(bytes.first()) && plain(bytes.last())) {
+        return text;
+    }
+    let start = bytes
+        .iter()
+        .position(|b| !is_space(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |i| i + 1);
+    let inner = &bytes[start..end];
+    match (inner.first(), inner.last()) {
+        // A non-ASCII end may be Unicode whitespace: let `str::trim` decide.
+        (Some(first), Some(last)) if !first.is_ascii() || !last.is_ascii() => text.trim(),
+        // Cut at ASCII bytes, so on character boundaries.
+        _ => text.get(start..end).unwrap_or_default(),
+    }
+}
+
 /// RFC 6265 token characters, as hono's `validCookieNameRegEx`.
 fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -557,6 +590,33 @@ fn is_valid_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trim_is_str_trim() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\t a=b \r\n",
+            "\x0Ba\x0C",
+            "\u{a0}a\u{a0}",
+            " \u{a0}a",
+            "a\u{2003} ",
+            "\u{e9}t\u{e9}",
+            " \u{e9} ",
+            "\u{feff}a",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn trim_is_str_trim_on_any_text(text in "[ \t\r\n\x0B\x0Ca=;%\u{a0}\u{2003}\u{e9}]{0,12}") {
+            proptest::prop_assert_eq!(trim(&text), text.trim());
+        }
+    }
 
     fn layer_with(
         options: CookieOptions,

@@ -303,7 +303,13 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         cx: &RequestContext,
     ) -> Result<Loaded, Error> {
         let span = tracing::debug_span!("session.load", mode = self.mode());
-        self.load_record_inner(found, cx).instrument(span).await
+        // A disabled span still costs an enter and an exit per poll (and a
+        // `log` check when tracing's `log` feature is on): skip it.
+        if span.is_disabled() {
+            self.load_record_inner(found, cx).await
+        } else {
+            self.load_record_inner(found, cx).instrument(span).await
+        }
     }
 
     fn mode(&self) -> &'static str {
@@ -495,7 +501,11 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         cx: &RequestContext,
     ) -> Result<SetCookies, Error> {
         let span = tracing::debug_span!("session.commit", mode = self.mode());
-        self.execute_inner(plan, cx).instrument(span).await
+        if span.is_disabled() {
+            self.execute_inner(plan, cx).await
+        } else {
+            self.execute_inner(plan, cx).instrument(span).await
+        }
     }
 
     async fn execute_inner(&self, plan: Plan, cx: &RequestContext) -> Result<SetCookies, Error> {
