@@ -64,11 +64,20 @@ impl SessionId {
 }
 
 pub(crate) fn is_valid(raw: &str) -> bool {
-    (MIN_ID_LEN..=MAX_ID_LEN).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (MIN_ID_LEN..=MAX_ID_LEN).contains(&raw.len()) && raw.bytes().all(|b| ID_CHARS[usize::from(b)])
 }
+
+/// `A-Z a-z 0-9 - _`, as a table: one load per byte of a cookie's id.
+const ID_CHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
 
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,6 +124,14 @@ mod tests {
             &"a".repeat(129),
         ] {
             assert!(SessionId::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_table_is_the_id_alphabet() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+            assert_eq!(ID_CHARS[usize::from(b)], expected, "byte {b}");
         }
     }
 
