@@ -348,6 +348,10 @@ pub struct Response {
 }
 
 /// One HTTP/1.1 exchange on a fresh connection.
+///
+/// Node's server now and then resets a fresh connection before reading the
+/// request ("error writing a body to connection"): no response came, so
+/// the request was not handled, and it is sent once more.
 pub async fn send(
     server: Server,
     method: Method,
@@ -355,6 +359,38 @@ pub async fn send(
     cookie: Option<&str>,
     body: &str,
 ) -> Response {
+    let mut result = exchange(server, &method, path_and_query, cookie, body).await;
+    if let Ok(Err(error)) = &result
+        && error.to_string().contains("connection")
+    {
+        eprintln!(
+            "{method} {path_and_query} on {}: {error}; sending again",
+            server.name
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        result = exchange(server, &method, path_and_query, cookie, body).await;
+    }
+    match result {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => panic!("{method} {path_and_query} on {}: {error}", server.name),
+        Err(_) => panic!(
+            "{method} {path_and_query} on {}: no answer within {REQUEST_TIMEOUT:?}",
+            server.name
+        ),
+    }
+}
+
+type ExchangeResult =
+    Result<Result<Response, Box<dyn std::error::Error + Send + Sync>>, tokio::time::error::Elapsed>;
+
+/// [`send`]'s single attempt, bounded by [`REQUEST_TIMEOUT`].
+async fn exchange(
+    server: Server,
+    method: &Method,
+    path_and_query: &str,
+    cookie: Option<&str>,
+    body: &str,
+) -> ExchangeResult {
     let exchange = async {
         let stream = tokio::net::TcpStream::connect(server.addr).await?;
         let (mut sender, connection) =
@@ -382,14 +418,7 @@ pub async fn send(
                 .collect(),
         })
     };
-    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => panic!("{method} {path_and_query} on {}: {error}", server.name),
-        Err(_) => panic!(
-            "{method} {path_and_query} on {}: no answer within {REQUEST_TIMEOUT:?}",
-            server.name
-        ),
-    }
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange).await
 }
 
 /// A cookie jar in front of both servers, following `Set-Cookie` like a
