@@ -369,12 +369,24 @@ impl CookieLayer {
         // without `=` or with an empty name, trim name and value. Pairs
         // with something to percent-decode (or quotes) go through the
         // crate, so decoding is exactly its own.
-        for piece in header.split(';') {
+        let mut rest = header;
+        while !rest.is_empty() {
+            // `;` and `=` are ASCII: every cut is on a character boundary.
+            let (piece, tail) = match memchr::memchr(b';', rest.as_bytes()) {
+                Some(at) => (&rest[..at], &rest[at + 1..]),
+                None => (rest, ""),
+            };
+            rest = tail;
             let piece = trim(piece);
-            let Some((name, value)) = piece.split_once('=') else {
+            // Without decoding, only a piece that starts with the cookie's
+            // name can be it (or one of its chunks).
+            if !special && !piece.starts_with(self.name.as_str()) {
+                continue;
+            }
+            let Some(eq) = memchr::memchr(b'=', piece.as_bytes()) else {
                 continue;
             };
-            let (name, value) = (trim(name), trim(value));
+            let (name, value) = (trim(&piece[..eq]), trim(&piece[eq + 1..]));
             if name.is_empty() {
                 continue;
             }
@@ -545,10 +557,9 @@ impl<'a> Scan<'a> {
 }
 
 /// Whether a header has a `%` or a `"`, so that some pair may need
-/// percent-decoding or unquoting (`contains` on bytes is a `memchr`).
+/// percent-decoding or unquoting.
 fn may_need_decoding(header: &str) -> bool {
-    let bytes = header.as_bytes();
-    bytes.contains(&b'%') || bytes.contains(&b'"')
+    memchr::memchr2(b'%', b'"', header.as_bytes()).is_some()
 }
 
 /// [`str::trim`], without decoding characters when the ends are ASCII
@@ -735,6 +746,36 @@ mod tests {
         headers.append(header::COOKIE, HeaderValue::from_static("a=1"));
         headers.append(header::COOKIE, HeaderValue::from_static("sid=abc"));
         assert_eq!(value_of(l.find(&headers)).as_deref(), Some("abc"));
+    }
+
+    /// The session cookie as the `cookie` crate reads the header: the first
+    /// pair it parses whose (decoded) name is `sid`.
+    fn by_the_cookie_crate(header: &str) -> Option<String> {
+        Cookie::split_parse_encoded(header)
+            .filter_map(Result::ok)
+            .find(|cookie| cookie.name() == "sid")
+            .map(|cookie| cookie.value().to_owned())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn finds_what_the_cookie_crate_finds(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "sid", "sid.0", "si", "sx", "a", "=", "=", ";", ";", " ", "\t",
+                    "%2A", "%73", "%", "\"", "x", "\u{a0}", "\u{e9}",
+                ]),
+                0..14,
+            )
+        ) {
+            let header = pieces.concat();
+            let l = layer(CookieOptions::new(), CookieOptions::new());
+            proptest::prop_assert_eq!(
+                value_of(l.find_in(&header)),
+                by_the_cookie_crate(&header),
+                "header {:?}", header
+            );
+        }
     }
 
     #[test]

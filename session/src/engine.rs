@@ -302,14 +302,11 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         found: Found<'_>,
         cx: &RequestContext,
     ) -> Result<Loaded, Error> {
-        let span = tracing::debug_span!("session.load", mode = self.mode());
-        // A disabled span still costs an enter and an exit per poll (and a
-        // `log` check when tracing's `log` feature is on): skip it.
-        if span.is_disabled() {
-            self.load_record_inner(found, cx).await
-        } else {
-            self.load_record_inner(found, cx).instrument(span).await
-        }
+        in_debug_span(
+            || tracing::debug_span!("session.load", mode = self.mode()),
+            self.load_record_inner(found, cx),
+        )
+        .await
     }
 
     fn mode(&self) -> &'static str {
@@ -500,12 +497,11 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         plan: Plan,
         cx: &RequestContext,
     ) -> Result<SetCookies, Error> {
-        let span = tracing::debug_span!("session.commit", mode = self.mode());
-        if span.is_disabled() {
-            self.execute_inner(plan, cx).await
-        } else {
-            self.execute_inner(plan, cx).instrument(span).await
-        }
+        in_debug_span(
+            || tracing::debug_span!("session.commit", mode = self.mode()),
+            self.execute_inner(plan, cx),
+        )
+        .await
     }
 
     async fn execute_inner(&self, plan: Plan, cx: &RequestContext) -> Result<SetCookies, Error> {
@@ -621,6 +617,24 @@ fn cookie_error(error: CookieError) -> Error {
         CookieError::TooLarge { size, limit } => Error::CookieTooLarge { size, limit },
         CookieError::InvalidValue => Error::InvalidCookieValue,
     }
+}
+
+/// Runs `future` in the span `make_span` builds, or bare when nothing
+/// listens at `debug`: even a disabled span costs an enter and an exit per
+/// poll (and, with tracing's `log` feature, a `log` check when built).
+async fn in_debug_span<F: Future>(
+    make_span: impl FnOnce() -> tracing::Span,
+    future: F,
+) -> F::Output {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    let debug = LevelFilter::DEBUG;
+    if debug <= STATIC_MAX_LEVEL && debug <= LevelFilter::current() {
+        let span = make_span();
+        if !span.is_disabled() {
+            return future.instrument(span).await;
+        }
+    }
+    future.await
 }
 
 /// `_expires` is a number not in the past, or absent (as hono-session, a

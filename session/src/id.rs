@@ -64,20 +64,13 @@ impl SessionId {
 }
 
 pub(crate) fn is_valid(raw: &str) -> bool {
-    (MIN_ID_LEN..=MAX_ID_LEN).contains(&raw.len()) && raw.bytes().all(|b| ID_CHARS[usize::from(b)])
+    // `A-Z a-z 0-9 - _`, checked without an early exit so that the compiler
+    // can test a whole vector of bytes at a time.
+    (MIN_ID_LEN..=MAX_ID_LEN).contains(&raw.len())
+        && raw.bytes().fold(true, |ok, b| {
+            ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_'))
+        })
 }
-
-/// `A-Z a-z 0-9 - _`, as a table: one load per byte of a cookie's id.
-const ID_CHARS: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-        b += 1;
-    }
-    table
-};
 
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -128,10 +121,16 @@ mod tests {
     }
 
     #[test]
-    fn the_table_is_the_id_alphabet() {
+    fn every_byte_is_judged_by_the_id_alphabet() {
         for b in 0..=255u8 {
             let expected = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-            assert_eq!(ID_CHARS[usize::from(b)], expected, "byte {b}");
+            // The byte at the start, the middle and the end of an id.
+            for at in [0, 10, 19] {
+                let mut raw = vec![b'a'; 20];
+                raw[at] = b;
+                let valid = std::str::from_utf8(&raw).is_ok_and(is_valid);
+                assert_eq!(valid, expected, "byte {b} at {at}");
+            }
         }
     }
 

@@ -10,10 +10,10 @@
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use http::StatusCode;
-use tokio::sync::OnceCell;
 
 use crate::cookie::Found;
 use crate::data::SessionData;
@@ -48,14 +48,16 @@ impl SharedEngine {
 /// The request's session, loaded on first use, committed once.
 pub(crate) struct Slot {
     engine: Arc<dyn ErasedEngine>,
-    cell: OnceCell<Entry>,
+    cell: OnceLock<Entry>,
 }
 
 struct Entry {
     session: Box<dyn ErasedSession>,
-    cx: RequestContext,
+    /// What stores see of the request; `None` when they see nothing (boxed:
+    /// the slot and the futures that carry it stay small).
+    cx: Option<Box<RequestContext>>,
     /// Set once the adapter has committed (or skipped) the session.
-    taken: Mutex<bool>,
+    taken: AtomicBool,
 }
 
 /// Why a handler could not get its session; each adapter wraps it in its
@@ -101,7 +103,7 @@ impl Slot {
     pub(crate) fn new(engine: &SharedEngine) -> Self {
         Self {
             engine: Arc::clone(&engine.0),
-            cell: OnceCell::new(),
+            cell: OnceLock::new(),
         }
     }
 
@@ -119,29 +121,20 @@ impl Slot {
         cookie_headers: impl IntoIterator<Item = &'h str>,
         context: impl FnOnce() -> RequestContext,
     ) -> Result<Session<T>, LoadError> {
-        let entry = self
-            .cell
-            .get_or_try_init(|| async {
-                let engine = &self.engine;
-                let cx = if self.needs_context() {
-                    context()
-                } else {
-                    RequestContext::default()
-                };
-                let found = engine.config().cookies.find_all(cookie_headers);
-                let loaded = engine.load(found, &cx).await?;
-                let session = Session::<T>::from_loaded(loaded, engine.config());
-                Ok::<_, Error>(Entry {
-                    session: Box::new(session),
-                    cx,
-                    taken: Mutex::new(false),
-                })
-            })
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "session unavailable: the store failed while loading");
-                LoadError::Load(error)
-            })?;
+        let entry = match self.cell.get() {
+            Some(entry) => entry,
+            None => {
+                let entry = self.load::<T>(cookie_headers, context).await.map_err(|error| {
+                    tracing::error!(%error, "session unavailable: the store failed while loading");
+                    LoadError::Load(error)
+                })?;
+                // Loading only reads, so when two tasks of one request
+                // loaded at once (a handler that shares the request's
+                // extensions), the first to finish wins and the other's
+                // copy is dropped: every handle sees the same session.
+                self.cell.get_or_init(|| entry)
+            }
+        };
         entry
             .session
             .as_any()
@@ -155,6 +148,24 @@ impl Slot {
                 );
                 LoadError::TypeMismatch { wanted }
             })
+    }
+
+    /// Loads the session from `cookie_headers`, as `T`.
+    async fn load<'h, T: SessionData>(
+        &self,
+        cookie_headers: impl IntoIterator<Item = &'h str>,
+        context: impl FnOnce() -> RequestContext,
+    ) -> Result<Entry, Error> {
+        let engine = &self.engine;
+        let cx = self.needs_context().then(|| Box::new(context()));
+        let found = engine.config().cookies.find_all(cookie_headers);
+        let loaded = engine.load(found, context_or_empty(cx.as_deref())).await?;
+        let session = Session::<T>::from_loaded(loaded, engine.config());
+        Ok(Entry {
+            session: Box::new(session),
+            cx,
+            taken: AtomicBool::new(false),
+        })
     }
 
     /// Commits the session after the handler answered with `status`: the
@@ -206,19 +217,21 @@ impl Slot {
             return Ok(SetCookies::default());
         };
         self.engine
-            .execute(plan, &entry.cx)
+            .execute(plan, context_or_empty(entry.cx.as_deref()))
             .await
             .map_err(|error| commit_failed(&error))
     }
 
     fn take(&self) -> Option<&Entry> {
         let entry = self.cell.get()?;
-        let mut taken = entry.taken.lock().unwrap_or_else(PoisonError::into_inner);
-        if std::mem::replace(&mut *taken, true) {
-            return None;
-        }
-        Some(entry)
+        (!entry.taken.swap(true, Ordering::AcqRel)).then_some(entry)
     }
+}
+
+/// `cx`, or an empty context for stores that do not look at the request.
+fn context_or_empty(cx: Option<&RequestContext>) -> &RequestContext {
+    static EMPTY: OnceLock<RequestContext> = OnceLock::new();
+    cx.unwrap_or_else(|| EMPTY.get_or_init(RequestContext::default))
 }
 
 /// Logs a failed commit and says how to answer it.
