@@ -184,6 +184,8 @@ pub(crate) struct Loaded {
     pub(crate) chunks: u8,
     /// The overflow store's id, when the cookie pointed there.
     pub(crate) overflow_id: Option<SessionId>,
+    /// The clock's time at load (ms), read once for the whole load.
+    pub(crate) now_ms: u64,
 }
 
 impl<S: Store, E: Encoder> SessionEngine<S, E> {
@@ -324,12 +326,14 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
     ) -> Result<Loaded, Error> {
         let config = &self.inner.config;
         let chunks = found.chunks;
+        let now = config.clock.now_ms();
         let fresh = || Loaded {
             id: config.store_mode.then(SessionId::generate),
             record: None,
             reseal: false,
             chunks,
             overflow_id: None,
+            now_ms: now,
         };
         let Some(value) = found.value.as_deref().filter(|v| !v.is_empty()) else {
             tracing::trace!(outcome = "new", "no session cookie");
@@ -343,7 +347,6 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
             );
             return Ok(fresh());
         }
-        let now = config.clock.now_ms();
         match &self.inner.store {
             None => match self.decode(value) {
                 Ok((record, stale)) => {
@@ -371,6 +374,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                         reseal: stale,
                         chunks,
                         overflow_id: None,
+                        now_ms: now,
                     })
                 }
                 Err(error) => {
@@ -406,6 +410,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                             reseal: false,
                             chunks,
                             overflow_id: None,
+                            now_ms: now,
                         })
                     }
                 }
@@ -457,6 +462,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                     reseal,
                     chunks,
                     overflow_id: Some(id),
+                    now_ms: now,
                 }))
             }
             _ => {
@@ -643,10 +649,10 @@ async fn in_debug_span<F: Future>(
 /// A record is also dead once its `_created` is further back than the
 /// policy's max lifetime.
 fn is_live(record: &Record, now_ms: u64, policy: ExpiryPolicy) -> bool {
-    let within_lifetime = match (policy.max_lifetime_ms(), read_created(record)) {
-        (Some(lifetime), Some(created)) => created.saturating_add(lifetime) >= now_ms,
-        _ => true,
-    };
+    // `_created` is only looked up when sessions have a max lifetime.
+    let within_lifetime = policy.max_lifetime_ms().is_none_or(|lifetime| {
+        read_created(record).is_none_or(|created| created.saturating_add(lifetime) >= now_ms)
+    });
     within_lifetime
         && match read_expires(record) {
             Some(Some(expires)) => expires >= now_ms,
@@ -657,10 +663,16 @@ fn is_live(record: &Record, now_ms: u64, policy: ExpiryPolicy) -> bool {
 
 impl<T: SessionData> Session<T> {
     pub(crate) fn from_loaded(loaded: Loaded, config: &Config) -> Self {
-        let mut meta = Meta::new_session(Arc::clone(&config.clock), config.max_age_ms, loaded.id);
+        let now = loaded.now_ms;
+        let mut meta = Meta::new_session_at(
+            Arc::clone(&config.clock),
+            config.max_age_ms,
+            loaded.id,
+            now,
+        );
         meta.chunks_seen = loaded.chunks;
         let Some(record) = loaded.record else {
-            apply_policy(&mut meta, None, config);
+            apply_policy(&mut meta, None, config, now);
             meta.initial_expires_ms = meta.expires_ms;
             return Self::from_state(T::default(), meta);
         };
@@ -671,7 +683,7 @@ impl<T: SessionData> Session<T> {
                 if config.store_mode {
                     meta.id = Some(SessionId::generate());
                 }
-                apply_policy(&mut meta, None, config);
+                apply_policy(&mut meta, None, config, now);
                 meta.initial_expires_ms = meta.expires_ms;
                 return Self::from_state(T::default(), meta);
             }
@@ -688,7 +700,7 @@ impl<T: SessionData> Session<T> {
         if config.optimistic {
             meta.loaded_version = read_version(&record);
         }
-        apply_policy(&mut meta, Some(&record), config);
+        apply_policy(&mut meta, Some(&record), config, now);
         meta.loaded = Some(record);
         Self::from_state(data, meta)
     }
@@ -697,8 +709,7 @@ impl<T: SessionData> Session<T> {
 /// The expiry policy at load: cap by the max lifetime, refresh a rolling
 /// session running low. Moving `_expires` makes the session changed, which
 /// is what writes it.
-fn apply_policy(meta: &mut Meta, record: Option<&Record>, config: &Config) {
-    let now = config.clock.now_ms();
+fn apply_policy(meta: &mut Meta, record: Option<&Record>, config: &Config, now: u64) {
     let policy = config.expiry;
     if let Some(lifetime) = policy.max_lifetime_ms() {
         let created = record.and_then(read_created).unwrap_or(now);

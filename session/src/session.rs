@@ -160,7 +160,19 @@ impl Meta {
         max_age_ms: u64,
         id: Option<SessionId>,
     ) -> Self {
-        let expires_ms = clock.now_ms().saturating_add(max_age_ms);
+        let now_ms = clock.now_ms();
+        Self::new_session_at(clock, max_age_ms, id, now_ms)
+    }
+
+    /// [`new_session`](Self::new_session) at `now_ms`, read from `clock`
+    /// by the caller.
+    pub(crate) fn new_session_at(
+        clock: Arc<dyn Clock>,
+        max_age_ms: u64,
+        id: Option<SessionId>,
+        now_ms: u64,
+    ) -> Self {
+        let expires_ms = now_ms.saturating_add(max_age_ms);
         Self {
             clock,
             max_age_ms,
