@@ -664,12 +664,8 @@ fn is_live(record: &Record, now_ms: u64, policy: ExpiryPolicy) -> bool {
 impl<T: SessionData> Session<T> {
     pub(crate) fn from_loaded(loaded: Loaded, config: &Config) -> Self {
         let now = loaded.now_ms;
-        let mut meta = Meta::new_session_at(
-            Arc::clone(&config.clock),
-            config.max_age_ms,
-            loaded.id,
-            now,
-        );
+        let mut meta =
+            Meta::new_session_at(Arc::clone(&config.clock), config.max_age_ms, loaded.id, now);
         meta.chunks_seen = loaded.chunks;
         let Some(record) = loaded.record else {
             apply_policy(&mut meta, None, config, now);

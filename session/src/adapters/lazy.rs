@@ -7,7 +7,6 @@
 //! [`Slot::commit`] with the response status afterwards. Nothing here
 //! knows a framework; the frameworks on `http` 0.2 pass strings.
 
-use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +19,7 @@ use crate::data::SessionData;
 use crate::encoder::Encoder;
 use crate::engine::{Config, Loaded, SessionEngine, SetCookies};
 use crate::error::Error;
-use crate::session::{Plan, Session};
+use crate::session::{ErasedSession, Plan, Session};
 use crate::store::{RequestContext, Store};
 
 /// A boxed `Send` future (`futures_util::future::BoxFuture` without the
@@ -52,7 +51,7 @@ pub(crate) struct Slot {
 }
 
 struct Entry {
-    session: Box<dyn ErasedSession>,
+    session: ErasedSession,
     /// What stores see of the request; `None` when they see nothing (boxed:
     /// the slot and the futures that carry it stay small).
     cx: Option<Box<RequestContext>>,
@@ -135,19 +134,14 @@ impl Slot {
                 self.cell.get_or_init(|| entry)
             }
         };
-        entry
-            .session
-            .as_any()
-            .downcast_ref::<Session<T>>()
-            .cloned()
-            .ok_or_else(|| {
-                let wanted = std::any::type_name::<T>();
-                tracing::error!(
-                    wanted,
-                    "session unavailable: already extracted as another type in this request"
-                );
-                LoadError::TypeMismatch { wanted }
-            })
+        entry.session.session::<T>().ok_or_else(|| {
+            let wanted = std::any::type_name::<T>();
+            tracing::error!(
+                wanted,
+                "session unavailable: already extracted as another type in this request"
+            );
+            LoadError::TypeMismatch { wanted }
+        })
     }
 
     /// Loads the session from `cookie_headers`, as `T`.
@@ -162,7 +156,7 @@ impl Slot {
         let loaded = engine.load(found, context_or_empty(cx.as_deref())).await?;
         let session = Session::<T>::from_loaded(loaded, engine.config());
         Ok(Entry {
-            session: Box::new(session),
+            session: ErasedSession::new(&session),
             cx,
             taken: AtomicBool::new(false),
         })
@@ -202,7 +196,7 @@ impl Slot {
             tracing::debug!(%status, "server error: session not saved");
             return Ok(None);
         }
-        match entry.session.plan() {
+        match entry.session.plan_final() {
             Ok(Plan::Unchanged) => Ok(None),
             Ok(plan) => Ok(Some(plan)),
             Err(error) => Err(commit_failed(&Error::Serialize(error))),
@@ -306,21 +300,5 @@ impl<S: Store, E: Encoder> ErasedEngine for SessionEngine<S, E> {
     }
     fn config(&self) -> &Config {
         SessionEngine::config(self)
-    }
-}
-
-/// A session, minus its data type.
-trait ErasedSession: Send + Sync {
-    fn plan(&self) -> Result<Plan, serde_json::Error>;
-    fn as_any(&self) -> &dyn Any;
-}
-
-impl<T: SessionData> ErasedSession for Session<T> {
-    fn plan(&self) -> Result<Plan, serde_json::Error> {
-        // The handler is done: the data may move into the record.
-        Session::plan_final(self)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
