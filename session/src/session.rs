@@ -696,7 +696,9 @@ impl<T: SessionData> State<T> {
 
     fn add_reserved(&self, record: &mut Record) {
         let meta = &self.meta;
-        record.retain(|_, v| !crate::record::is_empty_value(v));
+        if record.values().any(crate::record::is_empty_value) {
+            record.retain(|_, v| !crate::record::is_empty_value(v));
+        }
         record.insert(EXPIRES_KEY.to_owned(), Value::from(meta.expires_ms));
         match meta.created_ms {
             Some(created) => record.insert(CREATED_KEY.to_owned(), Value::from(created)),
