@@ -506,6 +506,7 @@ impl<T: SessionData> Session<T> {
     }
 }
 
+/// What the adapters' per-request slot keeps of a session.
 #[cfg(any(
     feature = "axum",
     feature = "actix-web",
@@ -513,67 +514,60 @@ impl<T: SessionData> Session<T> {
     feature = "poem",
     feature = "salvo"
 ))]
-/// A session with its data type erased, as the adapters' per-request slot
-/// keeps it: the session's own shared state, so keeping it costs no
-/// allocation of its own.
-pub(crate) struct ErasedSession {
-    state: Arc<dyn std::any::Any + Send + Sync>,
-    plan_final: fn(&Arc<dyn std::any::Any + Send + Sync>) -> Result<Plan, serde_json::Error>,
-}
+pub(crate) mod erased {
+    use std::sync::{Arc, Mutex, PoisonError};
 
-#[cfg(any(
-    feature = "axum",
-    feature = "actix-web",
-    feature = "rocket",
-    feature = "poem",
-    feature = "salvo"
-))]
-impl ErasedSession {
-    pub(crate) fn new<T: SessionData>(session: &Session<T>) -> Self {
-        let state: Arc<Mutex<State<T>>> = Arc::clone(&session.handle().inner);
-        Self {
-            state,
-            plan_final: plan_final::<T>,
+    use super::{Handle, Plan, Session, State};
+    use crate::data::{SessionAccessors, SessionData};
+
+    /// A session with its data type erased, as the adapters' per-request slot
+    /// keeps it: the session's own shared state, so keeping it costs no
+    /// allocation of its own.
+    pub(crate) struct ErasedSession {
+        state: Arc<dyn std::any::Any + Send + Sync>,
+        plan_final: fn(&Arc<dyn std::any::Any + Send + Sync>) -> Result<Plan, serde_json::Error>,
+    }
+
+    impl ErasedSession {
+        pub(crate) fn new<T: SessionData>(session: &Session<T>) -> Self {
+            let state: Arc<Mutex<State<T>>> = Arc::clone(&session.handle().inner);
+            Self {
+                state,
+                plan_final: plan_final::<T>,
+            }
+        }
+
+        /// The session, if its data type is `T`.
+        pub(crate) fn session<T: SessionData>(&self) -> Option<Session<T>> {
+            let inner = Arc::clone(&self.state).downcast::<Mutex<State<T>>>().ok()?;
+            Some(Session {
+                accessors: T::Accessors::from_handle(Handle { inner }),
+            })
+        }
+
+        /// [`Session::plan`] for a session nobody will look at again (the
+        /// adapters' commit, once the handler is done). When no other handle
+        /// is left, the data moves into the record to write instead of being
+        /// copied, and the session keeps default data.
+        pub(crate) fn plan_final(&self) -> Result<Plan, serde_json::Error> {
+            (self.plan_final)(&self.state)
         }
     }
 
-    /// The session, if its data type is `T`.
-    pub(crate) fn session<T: SessionData>(&self) -> Option<Session<T>> {
-        let inner = Arc::clone(&self.state).downcast::<Mutex<State<T>>>().ok()?;
-        Some(Session {
-            accessors: T::Accessors::from_handle(Handle { inner }),
-        })
-    }
-
-    /// [`Session::plan`] for a session nobody will look at again (the
-    /// adapters' commit, once the handler is done). When no other handle
-    /// is left, the data moves into the record to write instead of being
-    /// copied, and the session keeps default data.
-    pub(crate) fn plan_final(&self) -> Result<Plan, serde_json::Error> {
-        (self.plan_final)(&self.state)
-    }
-}
-
-#[cfg(any(
-    feature = "axum",
-    feature = "actix-web",
-    feature = "rocket",
-    feature = "poem",
-    feature = "salvo"
-))]
-fn plan_final<T: SessionData>(
-    state: &Arc<dyn std::any::Any + Send + Sync>,
-) -> Result<Plan, serde_json::Error> {
-    // With one reference left, the slot's, no handler holds the session
-    // any more, and none can clone it while we hold it.
-    let last = Arc::strong_count(state) == 1;
-    match (**state).downcast_ref::<Mutex<State<T>>>() {
-        Some(state) => state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .plan(last),
-        // `ErasedSession::new` pairs the state with this very function.
-        None => Ok(Plan::Unchanged),
+    fn plan_final<T: SessionData>(
+        state: &Arc<dyn std::any::Any + Send + Sync>,
+    ) -> Result<Plan, serde_json::Error> {
+        // With one reference left, the slot's, no handler holds the session
+        // any more, and none can clone it while we hold it.
+        let last = Arc::strong_count(state) == 1;
+        match (**state).downcast_ref::<Mutex<State<T>>>() {
+            Some(state) => state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .plan(last),
+            // `ErasedSession::new` pairs the state with this very function.
+            None => Ok(Plan::Unchanged),
+        }
     }
 }
 

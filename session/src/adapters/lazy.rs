@@ -19,7 +19,8 @@ use crate::data::SessionData;
 use crate::encoder::Encoder;
 use crate::engine::{Config, Loaded, SessionEngine, SetCookies};
 use crate::error::Error;
-use crate::session::{ErasedSession, Plan, Session};
+use crate::session::erased::ErasedSession;
+use crate::session::{Plan, Session};
 use crate::store::{RequestContext, Store};
 
 /// A boxed `Send` future (`futures_util::future::BoxFuture` without the
