@@ -12,7 +12,9 @@
 use std::time::Duration;
 
 use criterion::Criterion;
-use sealed_session_benches::{AxumStack, Runner, Work, actix, axum, iron_ours, iron_peer};
+use sealed_session_benches::{
+    AxumStack, Runner, Work, actix, axum, axum_untouched_around_router, iron_ours, iron_peer,
+};
 
 /// Every stack, in a fixed order the summary indexes into.
 fn stacks() -> Vec<Runner> {
@@ -31,6 +33,7 @@ fn stacks() -> Vec<Runner> {
         actix(true, Work::ReadWrite),                    // 11
         actix(true, Work::ReadOnly),                     // 12
         axum(AxumStack::PassThrough, Work::Untouched),   // 13
+        axum_untouched_around_router(),                  // 14
     ]
 }
 
@@ -91,6 +94,7 @@ fn summary(stacks: &mut [Runner]) {
     println!("added cost over the same framework without sessions (median ns):");
     for (i, base) in [
         (13, AXUM),
+        (14, AXUM),
         (3, AXUM),
         (4, AXUM),
         (5, AXUM),
@@ -144,6 +148,14 @@ fn summary(stacks: &mut [Runner]) {
         (
             "untouched_added_ns",
             median_of(&rounds, |r| r[3] - r[AXUM]),
+            50.0,
+        ),
+        // The same route with the layer around the router rather than
+        // through `Router::layer`, which adds axum's per-route boxing
+        // (the pass-through row) to any layer.
+        (
+            "untouched_around_router_added_ns",
+            median_of(&rounds, |r| r[14] - r[AXUM]),
             50.0,
         ),
     ];

@@ -396,6 +396,61 @@ pub fn axum(stack: AxumStack, work: Work) -> Runner {
     })
 }
 
+/// Requests to a route that never touches the session, with the session
+/// layer applied around the whole router (`layer.layer(router)`, served
+/// with `axum::ServiceExt::into_make_service`) instead of through
+/// `Router::layer`: what the layer itself costs, without axum's per-route
+/// boxing of layered routes.
+#[must_use]
+pub fn axum_untouched_around_router() -> Runner {
+    use tower::Layer as _;
+
+    let rt = current_thread();
+    let engine = SessionEngine::builder()
+        .with_secret(Secret::new(SECRET).expect("long secret"))
+        .build()
+        .expect("engine");
+    let routes = Router::new()
+        .route("/login", get(ours::login))
+        .route("/plain", get(plain))
+        .with_state(());
+    let service = SessionLayer::new(engine).layer(routes);
+    let cookie = rt.block_on(async {
+        let response = service
+            .clone()
+            .oneshot(
+                Request::get("/login")
+                    .body(Body::empty())
+                    .expect("a valid request"),
+            )
+            .await
+            .expect("infallible");
+        let cookies = cookie_header(
+            response
+                .headers()
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
+        assert!(!cookies.is_empty(), "login set no cookie");
+        HeaderValue::from_str(&cookies).expect("a valid cookie header")
+    });
+    Runner::new("axum/sealed-session/untouched-around-router", move |n| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                let response = service
+                    .clone()
+                    .oneshot(axum_request(Work::Untouched.path(), &cookie))
+                    .await
+                    .expect("infallible");
+                std::hint::black_box(response);
+            }
+            start.elapsed()
+        })
+    })
+}
+
 mod peer_actix {
     use super::login_fields;
     use actix_session::Session;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
@@ -112,12 +113,16 @@ fn app(store: &CountingStore) -> Router {
     routes().layer(SessionLayer::new(engine))
 }
 
-async fn send(
-    app: &Router,
+async fn send<S>(
+    app: &S,
     method: &str,
     uri: &str,
     cookie: Option<&str>,
-) -> (StatusCode, Vec<String>, String) {
+) -> (StatusCode, Vec<String>, String)
+where
+    S: tower::Service<Request<Body>, Response = axum::response::Response, Error = Infallible>
+        + Clone,
+{
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(cookie) = cookie {
         req = req.header(header::COOKIE, cookie);
@@ -185,6 +190,36 @@ async fn login_then_me_through_the_layer() {
     let (status, cookies, body) = send(&app, "GET", "/me", Some(&sid)).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
     assert!(cookies.is_empty(), "read-only: no Set-Cookie");
+}
+
+#[tokio::test]
+async fn the_layer_also_works_around_the_whole_router() {
+    use tower::Layer as _;
+    let store = CountingStore::default();
+    let engine = SessionEngine::builder()
+        .with_secret(Secret::new(common::SECRET).unwrap())
+        .with_store(store.clone())
+        .build()
+        .unwrap();
+    let app = SessionLayer::new(engine).layer(routes());
+    let (status, cookies, _) = send(&app, "POST", "/login", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let sid = sid_pair(&cookies);
+    let (status, _, body) = send(&app, "GET", "/me", Some(&sid)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+    let calls = || {
+        (
+            store.gets.load(Ordering::SeqCst),
+            store.sets.load(Ordering::SeqCst),
+        )
+    };
+    let before = calls();
+    // Routes that never ask, and paths no route matches, cost nothing.
+    for path in ["/plain", "/nowhere"] {
+        let (_, cookies, _) = send(&app, "GET", path, Some(&sid)).await;
+        assert!(cookies.is_empty(), "{path}: no Set-Cookie");
+    }
+    assert_eq!(calls(), before);
 }
 
 #[tokio::test]
