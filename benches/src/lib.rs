@@ -10,6 +10,7 @@
 //! seals and unseals `n` records) and returns the time it took, on a
 //! single-threaded runtime of its own.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -322,7 +323,17 @@ async fn axum_login(router: &Router, stack: AxumStack) -> HeaderValue {
             "sid=Fe26.2**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*aaaaaaaaaaaaaaaaaaaaaa*bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*cccccccccccccccccccccccccccccccccccccccccc; sx=1",
         );
     }
-    let response = router
+    login_cookie(router, stack).await
+}
+
+/// Logs in once through `service`'s `/login`; returns the cookie the
+/// browser would send back.
+async fn login_cookie<S>(service: &S, label: impl fmt::Debug) -> HeaderValue
+where
+    S: tower::Service<Request<Body>, Response = axum::response::Response, Error = Infallible>
+        + Clone,
+{
+    let response = service
         .clone()
         .oneshot(
             Request::get("/login")
@@ -338,8 +349,37 @@ async fn axum_login(router: &Router, stack: AxumStack) -> HeaderValue {
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
-    assert!(!cookies.is_empty(), "{stack:?}: login set no cookie");
+    assert!(!cookies.is_empty(), "{label:?}: login set no cookie");
     HeaderValue::from_str(&cookies).expect("a valid cookie header")
+}
+
+/// `n` requests to `path` with `cookie` through `service`, timed.
+fn serving<S>(
+    name: &'static str,
+    rt: tokio::runtime::Runtime,
+    service: S,
+    path: &'static str,
+    cookie: HeaderValue,
+) -> Runner
+where
+    S: tower::Service<Request<Body>, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + 'static,
+{
+    Runner::new(name, move |n| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                let response = service
+                    .clone()
+                    .oneshot(axum_request(path, &cookie))
+                    .await
+                    .expect("infallible");
+                std::hint::black_box(response);
+            }
+            start.elapsed()
+        })
+    })
 }
 
 /// Requests to an axum router with `stack`, the handler doing `work`; the
@@ -380,20 +420,7 @@ pub fn axum(stack: AxumStack, work: Work) -> Runner {
         });
         assert_eq!(&body[..], b"user-000042", "{name}: session not loaded");
     }
-    Runner::new(name, move |n| {
-        rt.block_on(async {
-            let start = Instant::now();
-            for _ in 0..n {
-                let response = router
-                    .clone()
-                    .oneshot(axum_request(path, &cookie))
-                    .await
-                    .expect("infallible");
-                std::hint::black_box(response);
-            }
-            start.elapsed()
-        })
-    })
+    serving(name, rt, router, path, cookie)
 }
 
 /// Requests to a route that never touches the session, with the session
@@ -415,40 +442,9 @@ pub fn axum_untouched_around_router() -> Runner {
         .route("/plain", get(plain))
         .with_state(());
     let service = SessionLayer::new(engine).layer(routes);
-    let cookie = rt.block_on(async {
-        let response = service
-            .clone()
-            .oneshot(
-                Request::get("/login")
-                    .body(Body::empty())
-                    .expect("a valid request"),
-            )
-            .await
-            .expect("infallible");
-        let cookies = cookie_header(
-            response
-                .headers()
-                .get_all(header::SET_COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        );
-        assert!(!cookies.is_empty(), "login set no cookie");
-        HeaderValue::from_str(&cookies).expect("a valid cookie header")
-    });
-    Runner::new("axum/sealed-session/untouched-around-router", move |n| {
-        rt.block_on(async {
-            let start = Instant::now();
-            for _ in 0..n {
-                let response = service
-                    .clone()
-                    .oneshot(axum_request(Work::Untouched.path(), &cookie))
-                    .await
-                    .expect("infallible");
-                std::hint::black_box(response);
-            }
-            start.elapsed()
-        })
-    })
+    let name = "axum/sealed-session/untouched-around-router";
+    let cookie = rt.block_on(login_cookie(&service, name));
+    serving(name, rt, service, Work::Untouched.path(), cookie)
 }
 
 mod peer_actix {

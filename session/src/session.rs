@@ -109,6 +109,13 @@ impl<T: SessionData> SessionAccessors<T> for Handle<T> {
     }
 }
 
+/// Locks a session's state. A handler that panicked while holding the
+/// lock cannot leave the state torn in a way that matters more than losing
+/// the request.
+fn lock_state<T>(state: &Mutex<State<T>>) -> MutexGuard<'_, State<T>> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 pub(crate) struct State<T> {
     pub(crate) data: T,
     pub(crate) meta: Meta,
@@ -248,9 +255,7 @@ pub(crate) enum Plan {
 
 impl<T> Handle<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // A handler that panicked while holding the lock cannot leave the
-        // state torn in a way that matters more than losing the request.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        lock_state(&self.inner)
     }
 }
 
@@ -515,9 +520,9 @@ impl<T: SessionData> Session<T> {
     feature = "salvo"
 ))]
 pub(crate) mod erased {
-    use std::sync::{Arc, Mutex, PoisonError};
+    use std::sync::{Arc, Mutex};
 
-    use super::{Handle, Plan, Session, State};
+    use super::{Handle, Plan, Session, State, lock_state};
     use crate::data::{SessionAccessors, SessionData};
 
     /// A session with its data type erased, as the adapters' per-request slot
@@ -561,10 +566,7 @@ pub(crate) mod erased {
         // any more, and none can clone it while we hold it.
         let last = Arc::strong_count(state) == 1;
         match (**state).downcast_ref::<Mutex<State<T>>>() {
-            Some(state) => state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .plan(last),
+            Some(state) => lock_state(state).plan(last),
             // `ErasedSession::new` pairs the state with this very function.
             None => Ok(Plan::Unchanged),
         }
