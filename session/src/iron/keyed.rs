@@ -145,13 +145,22 @@ fn pads(key: &[u8; BLOCK]) -> ([u8; BLOCK], [u8; BLOCK]) {
 /// big-endian `u64`. `len` is the whole message's length in bytes.
 fn finish<S>(state: &mut S, rest: &[u8], len: u64, compress: fn(&mut S, &[[u8; BLOCK]])) {
     debug_assert!(rest.len() < 2 * BLOCK - 8);
-    let mut blocks = [[0u8; BLOCK]; 2];
-    let flat = blocks.as_flattened_mut();
-    flat[..rest.len()].copy_from_slice(rest);
-    flat[rest.len()] = 0x80;
-    let count = if rest.len() + 9 <= BLOCK { 1 } else { 2 };
-    flat[count * BLOCK - 8..count * BLOCK].copy_from_slice(&(len * 8).to_be_bytes());
-    compress(state, &blocks[..count]);
+    let bits = (len * 8).to_be_bytes();
+    if rest.len() + 9 <= BLOCK {
+        // The common case in iron (a block index, a digest): one block.
+        let mut block = [0u8; BLOCK];
+        block[..rest.len()].copy_from_slice(rest);
+        block[rest.len()] = 0x80;
+        block[BLOCK - 8..].copy_from_slice(&bits);
+        compress(state, &[block]);
+    } else {
+        let mut blocks = [[0u8; BLOCK]; 2];
+        let flat = blocks.as_flattened_mut();
+        flat[..rest.len()].copy_from_slice(rest);
+        flat[rest.len()] = 0x80;
+        flat[2 * BLOCK - 8..].copy_from_slice(&bits);
+        compress(state, &blocks);
+    }
 }
 
 /// A SHA-1 state as its digest: the big-endian bytes of its words.
