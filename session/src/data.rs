@@ -289,6 +289,14 @@ impl SessionMap {
     fn shares(&self, record: &Arc<Record>) -> bool {
         Arc::ptr_eq(&self.record, record)
     }
+
+    /// The record the map was written into, reserved keys and empty values
+    /// still in it, when the map owns it; else `None` (never written, or
+    /// still shared). The engine then sets the reserved keys in place rather
+    /// than drop them here and insert them again.
+    pub(crate) fn into_written_record(self) -> Option<Record> {
+        Arc::try_unwrap(self.record).ok()
+    }
 }
 
 impl PartialEq for SessionMap {

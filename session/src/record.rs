@@ -64,12 +64,24 @@ pub(crate) fn is_empty_value(value: &Value) -> bool {
 /// `toJSON`): empty values do not count.
 pub(crate) fn same_record(a: &Record, b: &Record) -> bool {
     // The usual case, a record against the one it was loaded as: the same
-    // keys in the same order, so compare pairwise without lookups.
-    if a.len() == b.len() && a.keys().eq(b.keys()) {
-        return a
-            .values()
-            .zip(b.values())
-            .all(|(x, y)| x == y || (is_empty_value(x) && is_empty_value(y)));
+    // keys in the same order, so compare pairwise without lookups. A value
+    // that differs under the same key settles it (one of the two is not
+    // empty, so the filtered records differ there), so a changed field
+    // ends the walk without comparing the keys after it.
+    if a.len() == b.len() {
+        let mut aligned = true;
+        for ((ka, x), (kb, y)) in a.iter().zip(b) {
+            if ka != kb {
+                aligned = false;
+                break;
+            }
+            if !(x == y || (is_empty_value(x) && is_empty_value(y))) {
+                return false;
+            }
+        }
+        if aligned {
+            return true;
+        }
     }
     let non_empty = |r: &Record| r.values().filter(|v| !is_empty_value(v)).count();
     non_empty(a) == non_empty(b)

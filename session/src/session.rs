@@ -12,7 +12,9 @@ use serde_json::Value;
 use crate::clock::Clock;
 use crate::data::{SessionAccessors, SessionData, SessionMap};
 use crate::id::SessionId;
-use crate::record::{CREATED_KEY, EXPIRES_KEY, FLASH_KEYS_KEY, Record, VERSION_KEY, same_record};
+use crate::record::{
+    CREATED_KEY, EXPIRES_KEY, FLASH_KEYS_KEY, Record, STORE_ID_KEY, VERSION_KEY, same_record,
+};
 
 /// A request's session.
 ///
@@ -655,11 +657,19 @@ impl<T: SessionData> State<T> {
         let meta = &self.meta;
         let only_setters = !meta.dirty && meta.changed_fields != 0;
         let Some(loaded) = meta.loaded.as_ref().filter(|_| only_setters) else {
-            return if take {
-                std::mem::take(&mut self.data).into_record()
-            } else {
-                self.data.to_record()
-            };
+            if !take {
+                return self.data.to_record();
+            }
+            // A map written in this request hands over its record whole;
+            // `add_reserved` then makes its reserved keys and empty values
+            // what `into_record` would have made them.
+            let data: &mut dyn std::any::Any = &mut self.data;
+            if let Some(map) = data.downcast_mut::<SessionMap>()
+                && let Some(record) = std::mem::take(map).into_written_record()
+            {
+                return Ok(record);
+            }
+            return std::mem::take(&mut self.data).into_record();
         };
         let keys = T::TRACKED_KEYS;
         let mut record: Record = loaded
@@ -690,28 +700,24 @@ impl<T: SessionData> State<T> {
         Ok(record)
     }
 
+    /// Drops empty values and sets every reserved key of `record` from the
+    /// session's state. The record may already hold reserved keys (a map's
+    /// own record, see `data_record`): each is overwritten in place or
+    /// removed.
     fn add_reserved(&self, record: &mut Record) {
         let meta = &self.meta;
         if record.values().any(crate::record::is_empty_value) {
             record.retain(|_, v| !crate::record::is_empty_value(v));
         }
-        record.insert(EXPIRES_KEY.to_owned(), Value::from(meta.expires_ms));
-        match meta.created_ms {
-            Some(created) => record.insert(CREATED_KEY.to_owned(), Value::from(created)),
-            None => record.remove(CREATED_KEY),
-        };
-        match meta.loaded_version {
-            Some(version) => record.insert(VERSION_KEY.to_owned(), Value::from(version)),
-            None => record.remove(VERSION_KEY),
-        };
-        if meta.flash_keys.is_empty() {
-            record.remove(FLASH_KEYS_KEY);
-        } else {
-            record.insert(
-                FLASH_KEYS_KEY.to_owned(),
-                Value::from(meta.flash_keys.clone()),
-            );
-        }
+        set_reserved(record, EXPIRES_KEY, Some(Value::from(meta.expires_ms)));
+        set_reserved(record, CREATED_KEY, meta.created_ms.map(Value::from));
+        set_reserved(record, VERSION_KEY, meta.loaded_version.map(Value::from));
+        let flash_keys =
+            (!meta.flash_keys.is_empty()).then(|| Value::from(meta.flash_keys.clone()));
+        set_reserved(record, FLASH_KEYS_KEY, flash_keys);
+        // Only the stateless engine writes the overflow pointer, into the
+        // cookie's own record: never a session's.
+        set_reserved(record, STORE_ID_KEY, None);
     }
 
     fn differs(&self, record: &Record) -> bool {
@@ -722,6 +728,23 @@ impl<T: SessionData> State<T> {
                 record.keys().any(|k| k != EXPIRES_KEY && k != CREATED_KEY)
                     || record.get(EXPIRES_KEY) != Some(&Value::from(self.meta.initial_expires_ms))
             }
+        }
+    }
+}
+
+/// Sets reserved `key` to `value`, or removes it for `None`; an existing
+/// entry is overwritten in place, keeping its key's allocation.
+fn set_reserved(record: &mut Record, key: &'static str, value: Option<Value>) {
+    match value {
+        Some(value) => {
+            if let Some(slot) = record.get_mut(key) {
+                *slot = value;
+            } else {
+                record.insert(key.to_owned(), value);
+            }
+        }
+        None => {
+            record.remove(key);
         }
     }
 }
@@ -796,6 +819,45 @@ mod tests {
         assert!(!meta.dirty);
         meta.mark_changed(128);
         assert!(meta.dirty);
+    }
+
+    /// A map written in the request hands its own record to the commit,
+    /// reserved keys and empty values still in it: the plan must be the
+    /// record built from its fields alone.
+    #[test]
+    fn a_written_map_commits_the_record_its_fields_would_make() {
+        let loaded = serde_json::json!({
+            "a": 1, "gone": null, "message": "hi",
+            "_expires": 5_000, "_created": 1, "_version": 3,
+            "_flashKeys": ["message"], "_storeId": "elsewhere",
+        });
+        let loaded = Arc::new(loaded.as_object().cloned().unwrap());
+        let plan = |take: bool, created: Option<u64>, version: Option<u64>| {
+            let mut meta = Meta::new_session(Arc::new(ManualClock::new(0)), 1_000, None);
+            meta.expires_ms = 9_000;
+            meta.created_ms = created;
+            meta.loaded_version = version;
+            meta.old_flash_keys = vec!["message".to_owned()];
+            meta.loaded = Some(Arc::clone(&loaded));
+            meta.dirty = true;
+            let mut data = SessionMap::from_record(&loaded).unwrap();
+            data.insert("b", 2);
+            let mut state = State { data, meta };
+            match state.plan(take).unwrap() {
+                Plan::Write { record, .. } => Value::Object(record),
+                other => panic!("expected a write, got {other:?}"),
+            }
+        };
+        assert_eq!(
+            plan(true, None, None),
+            serde_json::json!({"a": 1, "b": 2, "_expires": 9_000})
+        );
+        assert_eq!(plan(true, None, None), plan(false, None, None));
+        assert_eq!(
+            plan(true, Some(7), Some(4)),
+            serde_json::json!({"a": 1, "b": 2, "_expires": 9_000, "_created": 7, "_version": 4})
+        );
+        assert_eq!(plan(true, Some(7), Some(4)), plan(false, Some(7), Some(4)));
     }
 
     #[test]

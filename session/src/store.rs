@@ -324,6 +324,17 @@ type IdHasher = foldhash::fast::RandomState;
 /// A record and when it expires.
 type Entry = (Arc<Record>, SystemTime);
 
+/// Stores `entry` under `id`. A session already there (the usual write)
+/// is replaced in place: `HashMap::insert` would take a copy of the id
+/// only to drop it.
+fn replace_or_insert(map: &mut HashMap<SessionId, Entry, IdHasher>, id: &SessionId, entry: Entry) {
+    if let Some(slot) = map.get_mut(id) {
+        *slot = entry;
+    } else {
+        map.insert(id.clone(), entry);
+    }
+}
+
 impl MemoryStore {
     /// An empty store.
     #[must_use]
@@ -385,10 +396,8 @@ impl Store for MemoryStore {
         expires_at: SystemTime,
         _: &RequestContext,
     ) -> Result<(), StoreError> {
-        self.map
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone(), (record, expires_at));
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        replace_or_insert(&mut map, id, (record, expires_at));
         Ok(())
     }
 
@@ -421,7 +430,7 @@ impl Store for MemoryStore {
         if !matches {
             return Err(StoreError::Conflict);
         }
-        map.insert(id.clone(), (record, expires_at));
+        replace_or_insert(&mut map, id, (record, expires_at));
         Ok(())
     }
 
