@@ -32,7 +32,8 @@
 //! `Router::layer` wraps every route in the layer and boxes it again, which
 //! costs each request about 100 ns whatever the layer. Applied around the
 //! router instead, the session layer costs a route that never asks for the
-//! session about 35 ns (see the book's *Performance* page). Every request
+//! session about half as much as through `Router::layer` (see the book's
+//! *Performance* page). Every request
 //! then goes through it, 404s included, which costs them nothing more,
 //! since nothing is loaded until a handler asks:
 //!
