@@ -706,18 +706,20 @@ impl<T: SessionData> State<T> {
     /// removed.
     fn add_reserved(&self, record: &mut Record) {
         let meta = &self.meta;
-        if record.values().any(crate::record::is_empty_value) {
-            record.retain(|_, v| !crate::record::is_empty_value(v));
-        }
-        set_reserved(record, EXPIRES_KEY, Some(Value::from(meta.expires_ms)));
-        set_reserved(record, CREATED_KEY, meta.created_ms.map(Value::from));
-        set_reserved(record, VERSION_KEY, meta.loaded_version.map(Value::from));
         let flash_keys =
             (!meta.flash_keys.is_empty()).then(|| Value::from(meta.flash_keys.clone()));
-        set_reserved(record, FLASH_KEYS_KEY, flash_keys);
-        // Only the stateless engine writes the overflow pointer, into the
-        // cookie's own record: never a session's.
-        set_reserved(record, STORE_ID_KEY, None);
+        set_reserved(
+            record,
+            [
+                (EXPIRES_KEY, Some(Value::from(meta.expires_ms))),
+                (CREATED_KEY, meta.created_ms.map(Value::from)),
+                (VERSION_KEY, meta.loaded_version.map(Value::from)),
+                (FLASH_KEYS_KEY, flash_keys),
+                // Only the stateless engine writes the overflow pointer,
+                // into the cookie's own record: never a session's.
+                (STORE_ID_KEY, None),
+            ],
+        );
     }
 
     fn differs(&self, record: &Record) -> bool {
@@ -732,18 +734,39 @@ impl<T: SessionData> State<T> {
     }
 }
 
-/// Sets reserved `key` to `value`, or removes it for `None`; an existing
-/// entry is overwritten in place, keeping its key's allocation.
-fn set_reserved(record: &mut Record, key: &'static str, value: Option<Value>) {
-    match value {
-        Some(value) => {
-            if let Some(slot) = record.get_mut(key) {
-                *slot = value;
-            } else {
-                record.insert(key.to_owned(), value);
+/// Drops `record`'s empty values and gives each reserved key its wanted
+/// value, or removes it for `None`.
+///
+/// One pass over the record overwrites the reserved keys it holds in place
+/// (keeping their keys' allocations) and notices empty values; only keys
+/// to add, and keys to remove that are there, cost a lookup afterwards.
+fn set_reserved(record: &mut Record, mut wanted: [(&'static str, Option<Value>); 5]) {
+    let remove = wanted.each_ref().map(|(_, value)| value.is_none());
+    let mut found = [false; 5];
+    let mut has_empty = false;
+    for (key, value) in record.iter_mut() {
+        let reserved = if key.starts_with('_') {
+            wanted.iter().position(|(k, _)| k == key)
+        } else {
+            None
+        };
+        match reserved {
+            Some(index) => {
+                found[index] = true;
+                if let Some(new) = wanted[index].1.take() {
+                    *value = new;
+                }
             }
+            None => has_empty |= crate::record::is_empty_value(value),
         }
-        None => {
+    }
+    if has_empty {
+        record.retain(|_, v| !crate::record::is_empty_value(v));
+    }
+    for (index, (key, value)) in wanted.into_iter().enumerate() {
+        if let Some(value) = value {
+            record.insert(key.to_owned(), value);
+        } else if remove[index] && found[index] {
             record.remove(key);
         }
     }
@@ -858,6 +881,48 @@ mod tests {
             serde_json::json!({"a": 1, "b": 2, "_expires": 9_000, "_created": 7, "_version": 4})
         );
         assert_eq!(plan(true, Some(7), Some(4)), plan(false, Some(7), Some(4)));
+    }
+
+    proptest::proptest! {
+        /// The one-pass `set_reserved` does what dropping empty values,
+        /// then setting or removing each reserved key by lookup, does.
+        #[test]
+        fn reserved_keys_are_set_as_by_lookups(
+            fields in proptest::collection::btree_map(
+                proptest::sample::select(vec![
+                    "a", "Z", "_other", EXPIRES_KEY, CREATED_KEY, VERSION_KEY,
+                    FLASH_KEYS_KEY, STORE_ID_KEY,
+                ]),
+                proptest::sample::select(vec![
+                    Value::Null, serde_json::json!([]), serde_json::json!({}),
+                    serde_json::json!(1), serde_json::json!("x"), serde_json::json!(["m"]),
+                ]),
+                0..8,
+            ),
+            values in proptest::collection::vec(
+                proptest::option::of(proptest::sample::select(vec![
+                    serde_json::json!(7), serde_json::json!(["m"]),
+                ])),
+                5,
+            ),
+        ) {
+            let record: Record = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let keys = [EXPIRES_KEY, CREATED_KEY, VERSION_KEY, FLASH_KEYS_KEY, STORE_ID_KEY];
+            let wanted: [(&'static str, Option<Value>); 5] =
+                std::array::from_fn(|i| (keys[i], values[i].clone()));
+
+            let mut expected = record.clone();
+            expected.retain(|_, v| !crate::record::is_empty_value(v));
+            for (key, value) in wanted.clone() {
+                match value {
+                    Some(value) => expected.insert(key.to_owned(), value),
+                    None => expected.remove(key),
+                };
+            }
+            let mut ours = record;
+            set_reserved(&mut ours, wanted);
+            proptest::prop_assert_eq!(ours, expected);
+        }
     }
 
     #[test]
