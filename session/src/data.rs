@@ -242,7 +242,13 @@ impl SessionMap {
         if self.record.get(key) == Some(&value) {
             return false;
         }
-        Arc::make_mut(&mut self.record).insert(key.to_owned(), value);
+        let record = Arc::make_mut(&mut self.record);
+        // A key already there keeps its entry (and its `String`).
+        if let Some(slot) = record.get_mut(key) {
+            *slot = value;
+        } else {
+            record.insert(key.to_owned(), value);
+        }
         true
     }
 
@@ -293,9 +299,11 @@ impl SessionMap {
     /// The record the map was written into, reserved keys and empty values
     /// still in it, when the map owns it; else `None` (never written, or
     /// still shared). The engine then sets the reserved keys in place rather
-    /// than drop them here and insert them again.
-    pub(crate) fn into_written_record(self) -> Option<Record> {
-        Arc::try_unwrap(self.record).ok()
+    /// than drop them here and insert them again, and hands the same
+    /// allocation to the store.
+    pub(crate) fn into_written_record(self) -> Option<Arc<Record>> {
+        let mut record = self.record;
+        Arc::get_mut(&mut record).is_some().then_some(record)
     }
 }
 

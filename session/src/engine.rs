@@ -560,18 +560,12 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                         if self.inner.config.optimistic {
                             let mut record = record;
                             let next = expected_version.map_or(1, |v| v.saturating_add(1));
-                            record.insert(VERSION_KEY.to_owned(), next.into());
+                            Arc::make_mut(&mut record).insert(VERSION_KEY.to_owned(), next.into());
                             store
-                                .compare_and_set(
-                                    &id,
-                                    Arc::new(record),
-                                    expires_at,
-                                    expected_version,
-                                    cx,
-                                )
+                                .compare_and_set(&id, record, expires_at, expected_version, cx)
                                 .await?;
                         } else {
-                            store.set(&id, Arc::new(record), expires_at, cx).await?;
+                            store.set(&id, record, expires_at, cx).await?;
                         }
                         cookies
                             .set(id.as_str(), chunks, &mut out)
@@ -586,7 +580,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                                 // the overflow store, the cookie seals its id.
                                 let id = overflow_id.unwrap_or_else(SessionId::generate);
                                 overflow
-                                    .set(&id, Arc::new(record), time_from_ms(expires_ms), cx)
+                                    .set(&id, record, time_from_ms(expires_ms), cx)
                                     .await?;
                                 let mut pointer = Record::new();
                                 pointer.insert(STORE_ID_KEY.to_owned(), id.as_str().into());

@@ -29,13 +29,27 @@ pub const STORE_ID_KEY: &str = "_storeId";
 /// and checked by [`Store::compare_and_set`](crate::Store::compare_and_set).
 pub const VERSION_KEY: &str = "_version";
 
+/// Every reserved key.
+pub(crate) const RESERVED_KEYS: [&str; 5] = [
+    EXPIRES_KEY,
+    CREATED_KEY,
+    VERSION_KEY,
+    FLASH_KEYS_KEY,
+    STORE_ID_KEY,
+];
+
+/// Where `key` is in [`RESERVED_KEYS`], if it is reserved.
+pub(crate) fn reserved_index(key: &str) -> Option<usize> {
+    if !key.starts_with('_') {
+        return None;
+    }
+    RESERVED_KEYS.iter().position(|reserved| *reserved == key)
+}
+
 /// Whether `key` is one of the reserved keys.
 #[must_use]
 pub(crate) fn is_reserved(key: &str) -> bool {
-    matches!(
-        key,
-        EXPIRES_KEY | FLASH_KEYS_KEY | CREATED_KEY | STORE_ID_KEY | VERSION_KEY
-    )
+    reserved_index(key).is_some()
 }
 
 /// Reads `_version`, if it is a non-negative integer.

@@ -12,9 +12,7 @@ use serde_json::Value;
 use crate::clock::Clock;
 use crate::data::{SessionAccessors, SessionData, SessionMap};
 use crate::id::SessionId;
-use crate::record::{
-    CREATED_KEY, EXPIRES_KEY, FLASH_KEYS_KEY, Record, STORE_ID_KEY, VERSION_KEY, same_record,
-};
+use crate::record::{CREATED_KEY, EXPIRES_KEY, RESERVED_KEYS, Record, same_record};
 
 /// A request's session.
 ///
@@ -237,9 +235,10 @@ pub(crate) enum Plan {
         chunks: u8,
         overflow_id: Option<SessionId>,
     },
-    /// Write the record (store mode: under `id`).
+    /// Write the record (store mode: under `id`). Shared, so that the
+    /// store keeps the allocation the record was built in.
     Write {
-        record: Record,
+        record: Arc<Record>,
         id: Option<SessionId>,
         /// `regenerate()`: expire the cookies first, delete this id (store
         /// mode, if it was saved) before writing under the new one.
@@ -624,7 +623,7 @@ impl<T: SessionData> State<T> {
         &mut self,
         age_flash: bool,
         take: bool,
-    ) -> Result<Option<Record>, serde_json::Error> {
+    ) -> Result<Option<Arc<Record>>, serde_json::Error> {
         let meta = &self.meta;
         let data_untouched = meta.changed_fields == 0
             && (!meta.dirty
@@ -640,25 +639,27 @@ impl<T: SessionData> State<T> {
         if untouched {
             return Ok(None);
         }
-        let mut record = self.data_record(take)?;
+        let mut shared = self.data_record(take)?;
+        // `data_record`'s record is this function's alone: no copy.
+        let record = Arc::make_mut(&mut shared);
         if age_flash {
             for key in &self.meta.old_flash_keys {
                 record.remove(key);
             }
         }
-        self.add_reserved(&mut record);
-        Ok(Some(record))
+        self.add_reserved(record);
+        Ok(Some(shared))
     }
 
     /// The data as record fields. When only setters changed it, the loaded
     /// record with the changed fields replaced: the other fields are not
     /// serialised again.
-    fn data_record(&mut self, take: bool) -> Result<Record, serde_json::Error> {
+    fn data_record(&mut self, take: bool) -> Result<Arc<Record>, serde_json::Error> {
         let meta = &self.meta;
         let only_setters = !meta.dirty && meta.changed_fields != 0;
         let Some(loaded) = meta.loaded.as_ref().filter(|_| only_setters) else {
             if !take {
-                return self.data.to_record();
+                return self.data.to_record().map(Arc::new);
             }
             // A map written in this request hands over its record whole;
             // `add_reserved` then makes its reserved keys and empty values
@@ -669,7 +670,7 @@ impl<T: SessionData> State<T> {
             {
                 return Ok(record);
             }
-            return std::mem::take(&mut self.data).into_record();
+            return std::mem::take(&mut self.data).into_record().map(Arc::new);
         };
         let keys = T::TRACKED_KEYS;
         let mut record: Record = loaded
@@ -691,12 +692,12 @@ impl<T: SessionData> State<T> {
                 }
             }
         }
-        Ok(record)
+        Ok(Arc::new(record))
     }
 
-    fn unchanged_record(&mut self, take: bool) -> Result<Record, serde_json::Error> {
+    fn unchanged_record(&mut self, take: bool) -> Result<Arc<Record>, serde_json::Error> {
         let mut record = self.data_record(take)?;
-        self.add_reserved(&mut record);
+        self.add_reserved(Arc::make_mut(&mut record));
         Ok(record)
     }
 
@@ -708,18 +709,16 @@ impl<T: SessionData> State<T> {
         let meta = &self.meta;
         let flash_keys =
             (!meta.flash_keys.is_empty()).then(|| Value::from(meta.flash_keys.clone()));
-        set_reserved(
-            record,
-            [
-                (EXPIRES_KEY, Some(Value::from(meta.expires_ms))),
-                (CREATED_KEY, meta.created_ms.map(Value::from)),
-                (VERSION_KEY, meta.loaded_version.map(Value::from)),
-                (FLASH_KEYS_KEY, flash_keys),
-                // Only the stateless engine writes the overflow pointer,
-                // into the cookie's own record: never a session's.
-                (STORE_ID_KEY, None),
-            ],
-        );
+        // In `RESERVED_KEYS` order. Only the stateless engine writes the overflow
+        // pointer, into the cookie's own record: never a session's.
+        let mut wanted = [
+            Some(Value::from(meta.expires_ms)),
+            meta.created_ms.map(Value::from),
+            meta.loaded_version.map(Value::from),
+            flash_keys,
+            None,
+        ];
+        set_reserved(record, &mut wanted);
     }
 
     fn differs(&self, record: &Record) -> bool {
@@ -735,38 +734,31 @@ impl<T: SessionData> State<T> {
 }
 
 /// Drops `record`'s empty values and gives each reserved key its wanted
-/// value, or removes it for `None`.
+/// value (`wanted[i]` for `RESERVED_KEYS[i]`), or removes it for `None`.
 ///
 /// One pass over the record overwrites the reserved keys it holds in place
 /// (keeping their keys' allocations) and notices empty values; only keys
 /// to add, and keys to remove that are there, cost a lookup afterwards.
-fn set_reserved(record: &mut Record, mut wanted: [(&'static str, Option<Value>); 5]) {
-    let remove = wanted.each_ref().map(|(_, value)| value.is_none());
-    let mut found = [false; 5];
+fn set_reserved(record: &mut Record, wanted: &mut [Option<Value>; 5]) {
+    let mut to_remove = [false; 5];
     let mut has_empty = false;
     for (key, value) in record.iter_mut() {
-        let reserved = if key.starts_with('_') {
-            wanted.iter().position(|(k, _)| k == key)
-        } else {
-            None
-        };
-        match reserved {
-            Some(index) => {
-                found[index] = true;
-                if let Some(new) = wanted[index].1.take() {
-                    *value = new;
-                }
-            }
+        match crate::record::reserved_index(key) {
+            // A map holds each key once, so nothing was taken from here yet.
+            Some(index) => match wanted[index].take() {
+                Some(new) => *value = new,
+                None => to_remove[index] = true,
+            },
             None => has_empty |= crate::record::is_empty_value(value),
         }
     }
     if has_empty {
         record.retain(|_, v| !crate::record::is_empty_value(v));
     }
-    for (index, (key, value)) in wanted.into_iter().enumerate() {
-        if let Some(value) = value {
+    for ((key, value), remove) in RESERVED_KEYS.into_iter().zip(wanted).zip(to_remove) {
+        if let Some(value) = value.take() {
             record.insert(key.to_owned(), value);
-        } else if remove[index] && found[index] {
+        } else if remove {
             record.remove(key);
         }
     }
@@ -832,6 +824,7 @@ impl<T: SessionData + fmt::Debug> fmt::Debug for Session<T> {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::record::{FLASH_KEYS_KEY, STORE_ID_KEY, VERSION_KEY};
 
     #[test]
     fn fields_past_the_bitset_fall_back_to_comparing_records() {
@@ -867,7 +860,7 @@ mod tests {
             data.insert("b", 2);
             let mut state = State { data, meta };
             match state.plan(take).unwrap() {
-                Plan::Write { record, .. } => Value::Object(record),
+                Plan::Write { record, .. } => Value::Object(Arc::unwrap_or_clone(record)),
                 other => panic!("expected a write, got {other:?}"),
             }
         };
@@ -907,20 +900,18 @@ mod tests {
             ),
         ) {
             let record: Record = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-            let keys = [EXPIRES_KEY, CREATED_KEY, VERSION_KEY, FLASH_KEYS_KEY, STORE_ID_KEY];
-            let wanted: [(&'static str, Option<Value>); 5] =
-                std::array::from_fn(|i| (keys[i], values[i].clone()));
+            let mut wanted: [Option<Value>; 5] = std::array::from_fn(|i| values[i].clone());
 
             let mut expected = record.clone();
             expected.retain(|_, v| !crate::record::is_empty_value(v));
-            for (key, value) in wanted.clone() {
+            for (key, value) in RESERVED_KEYS.into_iter().zip(wanted.clone()) {
                 match value {
                     Some(value) => expected.insert(key.to_owned(), value),
                     None => expected.remove(key),
                 };
             }
             let mut ours = record;
-            set_reserved(&mut ours, wanted);
+            set_reserved(&mut ours, &mut wanted);
             proptest::prop_assert_eq!(ours, expected);
         }
     }
