@@ -297,13 +297,17 @@ impl SessionMap {
     }
 
     /// The record the map was written into, reserved keys and empty values
-    /// still in it, when the map owns it; else `None` (never written, or
-    /// still shared). The engine then sets the reserved keys in place rather
-    /// than drop them here and insert them again, and hands the same
+    /// still in it, when the map owns it; else the map back (never written,
+    /// or still shared). The engine then sets the reserved keys in place
+    /// rather than drop them here and insert them again, and hands the same
     /// allocation to the store.
-    pub(crate) fn into_written_record(self) -> Option<Arc<Record>> {
+    pub(crate) fn into_written_record(self) -> Result<Arc<Record>, Self> {
         let mut record = self.record;
-        Arc::get_mut(&mut record).is_some().then_some(record)
+        if Arc::get_mut(&mut record).is_some() {
+            Ok(record)
+        } else {
+            Err(Self { record })
+        }
     }
 }
 

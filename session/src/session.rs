@@ -665,10 +665,12 @@ impl<T: SessionData> State<T> {
             // `add_reserved` then makes its reserved keys and empty values
             // what `into_record` would have made them.
             let data: &mut dyn std::any::Any = &mut self.data;
-            if let Some(map) = data.downcast_mut::<SessionMap>()
-                && let Some(record) = std::mem::take(map).into_written_record()
-            {
-                return Ok(record);
+            if let Some(map) = data.downcast_mut::<SessionMap>() {
+                return match std::mem::take(map).into_written_record() {
+                    Ok(record) => Ok(record),
+                    // Shared with the loaded record: copy the fields.
+                    Err(map) => map.into_record().map(Arc::new),
+                };
             }
             return std::mem::take(&mut self.data).into_record().map(Arc::new);
         };
@@ -838,36 +840,49 @@ mod tests {
     }
 
     /// A map written in the request hands its own record to the commit,
-    /// reserved keys and empty values still in it: the plan must be the
-    /// record built from its fields alone.
+    /// reserved keys and empty values still in it; one only read shares
+    /// the loaded record. Either way the plan must be the record built from
+    /// the map's fields alone.
     #[test]
-    fn a_written_map_commits_the_record_its_fields_would_make() {
+    fn a_map_commits_the_record_its_fields_would_make() {
         let loaded = serde_json::json!({
             "a": 1, "gone": null, "message": "hi",
             "_expires": 5_000, "_created": 1, "_version": 3,
             "_flashKeys": ["message"], "_storeId": "elsewhere",
         });
         let loaded = Arc::new(loaded.as_object().cloned().unwrap());
-        let plan = |take: bool, created: Option<u64>, version: Option<u64>| {
+        let plan_with = |write: bool, take: bool, created: Option<u64>, version: Option<u64>| {
             let mut meta = Meta::new_session(Arc::new(ManualClock::new(0)), 1_000, None);
             meta.expires_ms = 9_000;
             meta.created_ms = created;
             meta.loaded_version = version;
             meta.old_flash_keys = vec!["message".to_owned()];
             meta.loaded = Some(Arc::clone(&loaded));
-            meta.dirty = true;
+            meta.force_write = !write;
             let mut data = SessionMap::from_record(&loaded).unwrap();
-            data.insert("b", 2);
+            if write {
+                meta.dirty = true;
+                data.insert("b", 2);
+            }
             let mut state = State { data, meta };
             match state.plan(take).unwrap() {
                 Plan::Write { record, .. } => Value::Object(Arc::unwrap_or_clone(record)),
                 other => panic!("expected a write, got {other:?}"),
             }
         };
+        let plan = |take, created, version| plan_with(true, take, created, version);
         assert_eq!(
             plan(true, None, None),
             serde_json::json!({"a": 1, "b": 2, "_expires": 9_000})
         );
+        // Not written (a renew, say): the map still shares the loaded
+        // record, and its fields are copied, never lost.
+        for take in [true, false] {
+            assert_eq!(
+                plan_with(false, take, None, None),
+                serde_json::json!({"a": 1, "_expires": 9_000})
+            );
+        }
         assert_eq!(plan(true, None, None), plan(false, None, None));
         assert_eq!(
             plan(true, Some(7), Some(4)),

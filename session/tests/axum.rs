@@ -102,6 +102,24 @@ fn routes() -> Router {
         .route("/twice", get(twice))
         .route("/tolerant", get(tolerant))
         .route("/plain", get(|| async { "no session here" }))
+        .route("/renew", post(renew))
+        .route("/flash", post(flash))
+        .route("/reflash", post(reflash))
+}
+
+async fn renew(session: Session<SessionMap>) -> StatusCode {
+    session.renew();
+    StatusCode::NO_CONTENT
+}
+
+async fn flash(session: Session<SessionMap>) -> StatusCode {
+    session.flash("message", "saved");
+    StatusCode::NO_CONTENT
+}
+
+async fn reflash(session: Session<SessionMap>) -> String {
+    session.reflash();
+    session.get::<String>("message").unwrap_or_default()
 }
 
 fn app(store: &CountingStore) -> Router {
@@ -335,4 +353,38 @@ async fn oversized_stateless_session_is_a_500_not_a_dropped_cookie() {
     let res = app.oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(res.headers().get(header::SET_COOKIE).is_none());
+}
+
+/// The adapter's last commit moves a map's record rather than copying it;
+/// a map that was only renewed or reflashed, and still shares the loaded
+/// record, must keep every field, in either mode.
+#[tokio::test]
+async fn renew_and_reflash_without_a_write_keep_the_data() {
+    let store = CountingStore::default();
+    let stateless = SessionEngine::builder()
+        .with_secret(Secret::new(common::SECRET).unwrap())
+        .build()
+        .unwrap();
+    let apps = [app(&store), routes().layer(SessionLayer::new(stateless))];
+    for app in &apps {
+        let (_, cookies, _) = send(app, "POST", "/login", None).await;
+        let mut sid = sid_pair(&cookies);
+        let (status, cookies, _) = send(app, "POST", "/renew", Some(&sid)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        sid = sid_pair(&cookies);
+        let (_, _, body) = send(app, "GET", "/me", Some(&sid)).await;
+        assert_eq!(body, "alice", "renewed");
+
+        let (_, cookies, _) = send(app, "POST", "/flash", Some(&sid)).await;
+        sid = sid_pair(&cookies);
+        // Reflashing what the last request flashed leaves the record as it
+        // was loaded: no write, the browser keeps its cookie.
+        let (_, cookies, body) = send(app, "POST", "/reflash", Some(&sid)).await;
+        assert_eq!(body, "saved");
+        if cookies.iter().any(|c| c.starts_with("sid=")) {
+            sid = sid_pair(&cookies);
+        }
+        let (_, _, body) = send(app, "GET", "/me", Some(&sid)).await;
+        assert_eq!(body, "alice", "reflashed");
+    }
 }
