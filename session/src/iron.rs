@@ -366,11 +366,8 @@ fn seal_with(mut buffer: Vec<u8>, secret: &Secret, id: Option<&str>) -> String {
     hex_into(&salts, &mut hex_salts);
     let (enc_salt, hmac_salt) = hex_salts.split_at(2 * SALT_BYTES);
 
-    // Both keys at once, which is faster than one after the other.
-    let key = derive_key(secret, enc_salt);
-    let mac_key = derive_key(secret, hmac_salt);
-
     // Encrypt in place: the buffer grows by the padding only.
+    let key = derive_key(secret, enc_salt);
     let plaintext_len = buffer.len();
     buffer.resize(padded_len(plaintext_len), 0);
     let ciphertext = cbc::Encryptor::<Aes256>::new(&key.into(), &iv.into())
@@ -399,7 +396,7 @@ fn seal_with(mut buffer: Vec<u8>, secret: &Secret, id: Option<&str>) -> String {
     push_base64(&mut token, ciphertext);
     token.push(b'*'); // empty expiration: ttl 0
 
-    let digest = hmac_sha256(&mac_key, &token);
+    let digest = hmac_sha256(&derive_key(secret, hmac_salt), &token);
     token.push(b'*');
     token.extend_from_slice(hmac_salt);
     token.push(b'*');
@@ -501,12 +498,10 @@ pub fn unseal(token: &str, keyring: &Keyring, now_ms: u64) -> Result<Unsealed, I
     if hmac_salt.is_empty() || hmac.len() != DIGEST_B64_LEN {
         return Err(IronError::BadHmac);
     }
-    // The decryption key is derived with the HMAC key, since the two cost
-    // less together than apart (see `pbkdf2_32_each`); it is used only once
-    // the HMAC is verified.
-    let mac_key = derive_key(secret, hmac_salt.as_bytes());
-    let key = derive_key(secret, enc_salt.as_bytes());
-    let digest = hmac_sha256(&mac_key, mac_base.as_bytes());
+    let digest = hmac_sha256(
+        &derive_key(secret, hmac_salt.as_bytes()),
+        mac_base.as_bytes(),
+    );
     // iron compares the base64url strings, so another encoding of the same
     // bytes (padding, `+`/`/`, trailing bits) is a bad hmac too.
     let mut expected = [0u8; DIGEST_B64_LEN];
@@ -525,6 +520,7 @@ pub fn unseal(token: &str, keyring: &Keyring, now_ms: u64) -> Result<Unsealed, I
     if enc_salt.is_empty() || buffer.is_empty() || buffer.len() % BLOCK_LEN != 0 {
         return Err(IronError::DecryptFailed);
     }
+    let key = derive_key(secret, enc_salt.as_bytes());
     // Decrypt in place: the plaintext is a prefix of the ciphertext's buffer.
     let len = cbc::Decryptor::<Aes256>::new(&key.into(), &iv.into())
         .decrypt_padded::<Pkcs7>(&mut buffer)
