@@ -299,16 +299,28 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
 
     /// The untyped half of loading, shared by every `T`, in a `session.load`
     /// span.
-    pub(crate) async fn load_record(
-        &self,
-        found: Found<'_>,
-        cx: &RequestContext,
-    ) -> Result<Loaded, Error> {
-        in_debug_span(
+    pub(crate) fn load_record<'a>(
+        &'a self,
+        found: Found<'a>,
+        cx: &'a RequestContext,
+    ) -> InDebugSpan<impl Future<Output = Result<Loaded, Error>> + 'a> {
+        self.in_load_span(self.load_record_inner(found, cx))
+    }
+
+    /// `future` (a load) in a `session.load` span.
+    pub(crate) fn in_load_span<F: Future>(&self, future: F) -> InDebugSpan<F> {
+        InDebugSpan::new(
             || tracing::debug_span!("session.load", mode = self.mode()),
-            self.load_record_inner(found, cx),
+            future,
         )
-        .await
+    }
+
+    /// `future` (a commit) in a `session.commit` span.
+    pub(crate) fn in_commit_span<F: Future>(&self, future: F) -> InDebugSpan<F> {
+        InDebugSpan::new(
+            || tracing::debug_span!("session.commit", mode = self.mode()),
+            future,
+        )
     }
 
     fn mode(&self) -> &'static str {
@@ -319,7 +331,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         }
     }
 
-    async fn load_record_inner(
+    pub(crate) async fn load_record_inner(
         &self,
         found: Found<'_>,
         cx: &RequestContext,
@@ -498,19 +510,19 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         self.execute(plan, cx).await
     }
 
-    pub(crate) async fn execute(
+    pub(crate) fn execute<'a>(
+        &'a self,
+        plan: Plan,
+        cx: &'a RequestContext,
+    ) -> InDebugSpan<impl Future<Output = Result<SetCookies, Error>> + 'a> {
+        self.in_commit_span(self.execute_inner(plan, cx))
+    }
+
+    pub(crate) async fn execute_inner(
         &self,
         plan: Plan,
         cx: &RequestContext,
     ) -> Result<SetCookies, Error> {
-        in_debug_span(
-            || tracing::debug_span!("session.commit", mode = self.mode()),
-            self.execute_inner(plan, cx),
-        )
-        .await
-    }
-
-    async fn execute_inner(&self, plan: Plan, cx: &RequestContext) -> Result<SetCookies, Error> {
         let cookies = &self.inner.config.cookies;
         let store = self.inner.store.as_ref();
         let mut out = Vec::new();
@@ -619,22 +631,50 @@ fn cookie_error(error: CookieError) -> Error {
     }
 }
 
-/// Runs `future` in the span `make_span` builds, or bare when nothing
-/// listens at `debug`: even a disabled span costs an enter and an exit per
-/// poll (and, with tracing's `log` feature, a `log` check when built).
-async fn in_debug_span<F: Future>(
-    make_span: impl FnOnce() -> tracing::Span,
-    future: F,
-) -> F::Output {
-    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
-    let debug = LevelFilter::DEBUG;
-    if debug <= STATIC_MAX_LEVEL && debug <= LevelFilter::current() {
-        let span = make_span();
-        if !span.is_disabled() {
-            return future.instrument(span).await;
+pin_project_lite::pin_project! {
+    /// A future run in a span, or bare when nothing listens at `debug`:
+    /// even a disabled span costs an enter and an exit per poll (and, with
+    /// tracing's `log` feature, a `log` check when built).
+    ///
+    /// A plain type rather than an `async fn`: an `async fn` wrapper keeps
+    /// its argument future beside the one it awaits, doubling the size of
+    /// every load and commit future, which are moved into a box per request.
+    #[project = InDebugSpanProj]
+    pub(crate) enum InDebugSpan<F> {
+        Bare { #[pin] future: F },
+        Spanned { #[pin] future: tracing::instrument::Instrumented<F> },
+    }
+}
+
+impl<F: Future> InDebugSpan<F> {
+    /// `future`, in the span `make_span` builds when `debug` is enabled.
+    fn new(make_span: impl FnOnce() -> tracing::Span, future: F) -> Self {
+        use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+        let debug = LevelFilter::DEBUG;
+        if debug <= STATIC_MAX_LEVEL && debug <= LevelFilter::current() {
+            let span = make_span();
+            if !span.is_disabled() {
+                return Self::Spanned {
+                    future: future.instrument(span),
+                };
+            }
+        }
+        Self::Bare { future }
+    }
+}
+
+impl<F: Future> Future for InDebugSpan<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        match self.project() {
+            InDebugSpanProj::Bare { future } => future.poll(cx),
+            InDebugSpanProj::Spanned { future } => future.poll(cx),
         }
     }
-    future.await
 }
 
 /// `_expires` is a number not in the past, or absent (as hono-session, a

@@ -90,3 +90,54 @@ async fn logs_name_outcomes_but_never_secrets_tokens_or_ids() {
         assert!(!logs.contains(secret), "logged {secret:.12}…:\n{logs}");
     }
 }
+
+/// Through the axum adapter (which boxes the engine's futures behind an
+/// erased engine), loads and commits still run in their spans, and the
+/// outcome events are logged inside them.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn adapter_loads_and_commits_in_spans() {
+    use axum::body::Body;
+    use axum::routing::get;
+    use sealed_session::adapters::axum::SessionLayer;
+    use sealed_session::{Session, SessionMap};
+    use tower::ServiceExt as _;
+
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let engine = SessionEngine::builder()
+        .with_store(MemoryStore::new())
+        .build()
+        .unwrap();
+    let router = axum::Router::new()
+        .route(
+            "/",
+            get(|session: Session<SessionMap>| async move {
+                session.set("userId", "1");
+                "ok"
+            }),
+        )
+        .layer(SessionLayer::new(engine));
+    let response = router
+        .oneshot(http::Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key(http::header::SET_COOKIE));
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let in_span = |span: &str, outcome: &str| {
+        logs.lines()
+            .any(|line| line.contains(span) && line.contains(&format!("outcome=\"{outcome}\"")))
+    };
+    assert!(in_span("session.load{mode=\"store\"}", "new"), "{logs}");
+    assert!(
+        in_span("session.commit{mode=\"store\"}", "written"),
+        "{logs}"
+    );
+}

@@ -17,7 +17,7 @@ use http::StatusCode;
 use crate::cookie::Found;
 use crate::data::SessionData;
 use crate::encoder::Encoder;
-use crate::engine::{Config, Loaded, SessionEngine, SetCookies};
+use crate::engine::{Config, InDebugSpan, Loaded, SessionEngine, SetCookies};
 use crate::error::Error;
 use crate::session::erased::ErasedSession;
 use crate::session::{Plan, Session};
@@ -267,16 +267,18 @@ pub(crate) fn append_header(headers: &mut http::HeaderMap, name: &str, value: &[
 
 /// The engine, minus its store and encoder types.
 trait ErasedEngine: Send + Sync {
+    // The span is outside the box, so that the engine's future is built
+    // straight into it rather than moved into a span and then into a box.
     fn load<'a>(
         &'a self,
         found: Found<'a>,
         cx: &'a RequestContext,
-    ) -> BoxFuture<'a, Result<Loaded, Error>>;
+    ) -> InDebugSpan<BoxFuture<'a, Result<Loaded, Error>>>;
     fn execute<'a>(
         &'a self,
         plan: Plan,
         cx: &'a RequestContext,
-    ) -> BoxFuture<'a, Result<SetCookies, Error>>;
+    ) -> InDebugSpan<BoxFuture<'a, Result<SetCookies, Error>>>;
     fn should_commit(&self, status: StatusCode) -> bool;
     fn config(&self) -> &Config;
 }
@@ -286,15 +288,15 @@ impl<S: Store, E: Encoder> ErasedEngine for SessionEngine<S, E> {
         &'a self,
         found: Found<'a>,
         cx: &'a RequestContext,
-    ) -> BoxFuture<'a, Result<Loaded, Error>> {
-        Box::pin(self.load_record(found, cx))
+    ) -> InDebugSpan<BoxFuture<'a, Result<Loaded, Error>>> {
+        self.in_load_span(Box::pin(self.load_record_inner(found, cx)))
     }
     fn execute<'a>(
         &'a self,
         plan: Plan,
         cx: &'a RequestContext,
-    ) -> BoxFuture<'a, Result<SetCookies, Error>> {
-        Box::pin(SessionEngine::execute(self, plan, cx))
+    ) -> InDebugSpan<BoxFuture<'a, Result<SetCookies, Error>>> {
+        self.in_commit_span(Box::pin(self.execute_inner(plan, cx)))
     }
     fn should_commit(&self, status: StatusCode) -> bool {
         SessionEngine::should_commit(self, status)
