@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::record::{Record, is_empty_value, is_reserved};
+use crate::record::{Changes, Record, is_empty_value, is_reserved};
 
 pub use crate::session::Handle;
 
@@ -173,8 +173,10 @@ pub fn to_record<T: Serialize>(value: &T) -> Result<Record, serde_json::Error> {
 /// An untyped session: a JSON object with `get`/`set` by key, like the
 /// JavaScript `c.session`.
 ///
-/// Loading shares the record with the store or decoder (no deep copy); the
-/// first write copies it.
+/// Loading shares the record with the store or decoder (no deep copy), and
+/// writes to a shared record are kept beside it as changes: the commit
+/// hands both to the store, and the memory store makes the changes in the
+/// record it holds.
 ///
 /// # Examples
 ///
@@ -189,6 +191,19 @@ pub fn to_record<T: Serialize>(value: &T) -> Result<Record, serde_json::Error> {
 #[derive(Clone, Debug, Default)]
 pub struct SessionMap {
     record: Arc<Record>,
+    /// Writes made while `record` was shared; empty while the map owns
+    /// its record, which it then changes in place.
+    changes: Changes,
+}
+
+/// What a committed map hands over; see [`SessionMap::into_written`].
+pub(crate) enum Written {
+    /// The map's own record, written in place.
+    Record(Arc<Record>),
+    /// The shared record the map was loaded with, and the changes to it.
+    Changed(Arc<Record>, Changes),
+    /// Never written: the map back.
+    Unwritten(SessionMap),
 }
 
 impl SessionMap {
@@ -205,7 +220,15 @@ impl SessionMap {
         if is_reserved(key) {
             return None;
         }
-        self.record.get(key).filter(|v| !is_empty_value(v))
+        self.raw(key).filter(|v| !is_empty_value(v))
+    }
+
+    /// The value at `key`, empty or not, changes included.
+    fn raw(&self, key: &str) -> Option<&Value> {
+        match self.changes.get(key) {
+            Some(change) => change,
+            None => self.record.get(key),
+        }
     }
 
     /// Whether `key` holds a (non-empty) value.
@@ -239,31 +262,55 @@ impl SessionMap {
         if is_empty_value(&value) {
             return self.remove(key).is_some();
         }
-        if self.record.get(key) == Some(&value) {
+        if self.raw(key) == Some(&value) {
             return false;
         }
-        let record = Arc::make_mut(&mut self.record);
-        // A key already there keeps its entry (and its `String`).
-        if let Some(slot) = record.get_mut(key) {
-            *slot = value;
-        } else {
-            record.insert(key.to_owned(), value);
+        match self.owned_record() {
+            // A key already there keeps its entry (and its `String`).
+            Some(record) => match record.get_mut(key) {
+                Some(slot) => *slot = value,
+                None => {
+                    record.insert(key.to_owned(), value);
+                }
+            },
+            None => self.changes.set(key, Some(value)),
         }
         true
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        if is_reserved(key) || !self.record.contains_key(key) {
+        if is_reserved(key) || self.raw(key).is_none() {
             return None;
         }
-        Arc::make_mut(&mut self.record).remove(key)
+        if let Some(record) = self.owned_record() {
+            return record.remove(key);
+        }
+        let old = match self.changes.take(key) {
+            Some(change) => change,
+            None => self.record.get(key).cloned(),
+        };
+        if self.record.contains_key(key) {
+            self.changes.set(key, None);
+        }
+        old
+    }
+
+    /// The record, when the map owns it and has no pending changes: then
+    /// writes go straight into it.
+    fn owned_record(&mut self) -> Option<&mut Record> {
+        if self.changes.is_empty() {
+            Arc::get_mut(&mut self.record)
+        } else {
+            None
+        }
     }
 
     /// Removes every field.
     pub fn clear(&mut self) {
         if self.keys().next().is_some() {
             self.record = Arc::default();
+            self.changes.clear();
         }
     }
 
@@ -272,12 +319,14 @@ impl SessionMap {
         self.iter().map(|(k, _)| k)
     }
 
-    /// The fields (without reserved keys and empty values).
+    /// The fields (without reserved keys and empty values), in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.record
-            .iter()
-            .filter(|(k, v)| !is_reserved(k) && !is_empty_value(v))
-            .map(|(k, v)| (k.as_str(), v))
+        Merged {
+            record: self.record.iter().peekable(),
+            changes: self.changes.iter().peekable(),
+            entries: std::marker::PhantomData,
+        }
+        .filter(|(k, v)| !is_reserved(k) && !is_empty_value(v))
     }
 
     /// Number of fields.
@@ -296,17 +345,60 @@ impl SessionMap {
         Arc::ptr_eq(&self.record, record)
     }
 
-    /// The record the map was written into, reserved keys and empty values
-    /// still in it, when the map owns it; else the map back (never written,
-    /// or still shared). The engine then sets the reserved keys in place
-    /// rather than drop them here and insert them again, and hands the same
-    /// allocation to the store.
-    pub(crate) fn into_written_record(self) -> Result<Arc<Record>, Self> {
-        let mut record = self.record;
-        if Arc::get_mut(&mut record).is_some() {
-            Ok(record)
+    /// What the commit writes (reserved keys and empty values still in
+    /// it): the map's own record when it was written in place, the shared
+    /// record and the changes to it, or the map back when it was never
+    /// written. The engine then sets the reserved keys rather than drop
+    /// them here and insert them again, and hands the same allocation to
+    /// the store.
+    pub(crate) fn into_written(self) -> Written {
+        let Self {
+            mut record,
+            changes,
+        } = self;
+        if !changes.is_empty() {
+            Written::Changed(record, changes)
+        } else if Arc::get_mut(&mut record).is_some() {
+            Written::Record(record)
         } else {
-            Err(Self { record })
+            Written::Unwritten(Self { record, changes })
+        }
+    }
+}
+
+/// A record's entries with changes made: both are in key order, so they
+/// are merged as they go.
+struct Merged<'a, R: Iterator, C: Iterator> {
+    record: std::iter::Peekable<R>,
+    changes: std::iter::Peekable<C>,
+    entries: std::marker::PhantomData<&'a Record>,
+}
+
+impl<'a, R, C> Iterator for Merged<'a, R, C>
+where
+    R: Iterator<Item = (&'a String, &'a Value)>,
+    C: Iterator<Item = (&'a str, Option<&'a Value>)>,
+{
+    type Item = (&'a str, &'a Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let order = match (self.record.peek(), self.changes.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((key, _)), Some((changed, _))) => key.as_str().cmp(changed),
+            };
+            if order.is_lt() {
+                return self.record.next().map(|(k, v)| (k.as_str(), v));
+            }
+            if order.is_eq() {
+                // The change replaces the record's entry.
+                self.record.next();
+            }
+            if let Some((key, Some(value))) = self.changes.next() {
+                return Some((key, value));
+            }
         }
     }
 }
@@ -323,11 +415,12 @@ impl SessionData for SessionMap {
     fn from_record(record: &Arc<Record>) -> Result<Self, serde_json::Error> {
         Ok(Self {
             record: Arc::clone(record),
+            changes: Changes::default(),
         })
     }
 
     fn is_unchanged_from(&self, record: &Arc<Record>) -> bool {
-        self.shares(record)
+        self.changes.is_empty() && self.shares(record)
     }
 
     fn to_record(&self) -> Result<Record, serde_json::Error> {
@@ -338,13 +431,19 @@ impl SessionData for SessionMap {
     }
 
     fn into_record(self) -> Result<Record, serde_json::Error> {
-        match Arc::try_unwrap(self.record) {
-            // Written to in this request: the map owns its copy.
+        let Self { record, changes } = self;
+        match Arc::try_unwrap(record) {
+            // The map owns its record: make the changes in it.
             Ok(mut record) => {
+                changes.apply_to(&mut record);
                 record.retain(|k, v| !is_reserved(k) && !is_empty_value(v));
                 Ok(record)
             }
-            Err(shared) => Self { record: shared }.to_record(),
+            Err(shared) => Self {
+                record: shared,
+                changes,
+            }
+            .to_record(),
         }
     }
 }
@@ -355,19 +454,40 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn loading_shares_the_record_until_the_first_write() {
+    fn a_shared_record_is_never_copied_for_a_write() {
         let record = Arc::new(json!({"a": 1, "_expires": 5}).as_object().unwrap().clone());
         let mut map = SessionMap::from_record(&record).unwrap();
-        assert!(map.shares(&record));
+        assert!(map.is_unchanged_from(&record));
         assert!(!map.insert("a", 1), "same value is no change");
-        assert!(map.shares(&record));
+        assert!(map.is_unchanged_from(&record));
         assert!(map.insert("a", 2));
-        assert!(!map.shares(&record));
+        assert!(map.insert("b", 3));
+        assert_eq!(map.remove("a"), Some(json!(2)));
+        assert!(map.shares(&record), "still the loaded record, with changes");
+        assert!(!map.is_unchanged_from(&record));
+        assert_eq!(map.keys().collect::<Vec<_>>(), ["b"]);
         assert_eq!(
             record.get("a"),
             Some(&json!(1)),
             "the loaded record is untouched"
         );
+        let Written::Changed(base, changes) = map.into_written() else {
+            panic!("a shared map hands over its changes");
+        };
+        assert!(Arc::ptr_eq(&base, &record));
+        assert!(changes.alter(&base));
+    }
+
+    #[test]
+    fn an_owned_record_is_written_in_place() {
+        let mut map = SessionMap::default();
+        assert!(map.insert("a", 1));
+        assert!(matches!(map.into_written(), Written::Record(_)));
+        let record = Arc::new(Record::new());
+        assert!(matches!(
+            SessionMap::from_record(&record).unwrap().into_written(),
+            Written::Unwritten(_)
+        ));
     }
 
     #[test]

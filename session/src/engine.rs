@@ -1,6 +1,7 @@
 //! The framework-agnostic [`SessionEngine`]: load a session from a request,
 //! commit it into `Set-Cookie` values and store writes.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -20,12 +21,12 @@ use crate::error::{BuildError, Error};
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::record::{
-    EXPIRES_KEY, Record, STORE_ID_KEY, VERSION_KEY, read_created, read_expires, read_flash_keys,
-    read_version,
+    EXPIRES_KEY, NewRecord, Record, STORE_ID_KEY, VERSION_KEY, read_created, read_expires,
+    read_flash_keys, read_version,
 };
 use crate::secret::{Keyring, Secret};
 use crate::session::{Meta, Plan, Session};
-use crate::store::{DynStore, NoStore, RequestContext, Store, time_from_ms};
+use crate::store::{DynStore, MemoryStore, NoStore, RequestContext, Store, time_from_ms};
 
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
@@ -570,14 +571,21 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                         let id = id.unwrap_or_else(SessionId::generate);
                         let expires_at = time_from_ms(expires_ms);
                         if self.inner.config.optimistic {
-                            let mut record = record;
+                            let mut record = record.into_whole();
                             let next = expected_version.map_or(1, |v| v.saturating_add(1));
                             Arc::make_mut(&mut record).insert(VERSION_KEY.to_owned(), next.into());
                             store
                                 .compare_and_set(&id, record, expires_at, expected_version, cx)
                                 .await?;
+                        } else if let (NewRecord::Changed { .. }, Some(memory)) =
+                            (&record, (store as &dyn Any).downcast_ref::<MemoryStore>())
+                        {
+                            // The memory store holds the loaded record: the
+                            // changes are made in it, without a copy when
+                            // nothing else holds it.
+                            memory.set_changed(&id, record, expires_at);
                         } else {
-                            store.set(&id, record, expires_at, cx).await?;
+                            store.set(&id, record.into_whole(), expires_at, cx).await?;
                         }
                         cookies
                             .set(id.as_str(), chunks, &mut out)
@@ -585,6 +593,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                         tracing::debug!(outcome = "written", session = %id, "session saved to store");
                     }
                     None => {
+                        let record = record.into_whole();
                         let mut token = self.inner.encoder.encode(&record, &self.inner.keyring)?;
                         match &self.inner.overflow {
                             Some(overflow) if !cookies.fits(&token) => {

@@ -1,5 +1,7 @@
 //! The session record: a JSON object shared with hono-session.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 /// A session record as stored and sealed: a JSON object with the user's
@@ -132,6 +134,102 @@ pub(crate) fn read_flash_keys(record: &Record) -> Vec<String> {
             .filter_map(|k| k.as_str().map(str::to_owned))
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// Changes to a record that is shared (with a store, say): one per key,
+/// sorted by key; `Some` sets the key, `None` removes it. Noting a change
+/// costs the key and the value, where changing the record itself would
+/// first copy every field.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Changes(Vec<(String, Option<Value>)>);
+
+impl Changes {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// The change to `key`, if there is one: `Some(None)` if it is removed.
+    pub(crate) fn get(&self, key: &str) -> Option<Option<&Value>> {
+        self.find(key).ok().map(|at| self.0[at].1.as_ref())
+    }
+
+    /// Notes that `key` is set to `value` (`None`: removed), replacing an
+    /// earlier change to it.
+    pub(crate) fn set(&mut self, key: &str, value: Option<Value>) {
+        match self.find(key) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (key.to_owned(), value)),
+        }
+    }
+
+    /// Forgets the change to `key`, returning it.
+    pub(crate) fn take(&mut self, key: &str) -> Option<Option<Value>> {
+        self.find(key).ok().map(|at| self.0.remove(at).1)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The changes, in key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Option<&Value>)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_ref()))
+    }
+
+    /// Whether `base` with these changes differs from `base`, empty values
+    /// not counting (as in [`same_record`]).
+    pub(crate) fn alter(&self, base: &Record) -> bool {
+        self.iter().any(|(key, value)| {
+            let before = base.get(key).filter(|v| !is_empty_value(v));
+            before != value.filter(|v| !is_empty_value(v))
+        })
+    }
+
+    /// Makes the changes in `record`. A key the record holds keeps its
+    /// `String`.
+    pub(crate) fn apply_to(self, record: &mut Record) {
+        for (key, value) in self.0 {
+            match value {
+                Some(value) => match record.get_mut(&key) {
+                    Some(slot) => *slot = value,
+                    None => {
+                        record.insert(key, value);
+                    }
+                },
+                None => {
+                    record.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// A record for the commit to write: whole, or a shared record (the one
+/// the session loaded) with changes. The memory store applies changes to
+/// the record it holds, in place when nothing else holds it; everything
+/// else writes [`into_whole`](Self::into_whole).
+#[derive(Debug)]
+pub(crate) enum NewRecord {
+    Whole(Arc<Record>),
+    Changed { base: Arc<Record>, changes: Changes },
+}
+
+impl NewRecord {
+    /// The record to write, with the changes made (in a copy of the base
+    /// when it is still shared).
+    pub(crate) fn into_whole(self) -> Arc<Record> {
+        match self {
+            Self::Whole(record) => record,
+            Self::Changed { mut base, changes } => {
+                changes.apply_to(Arc::make_mut(&mut base));
+                base
+            }
+        }
     }
 }
 

@@ -10,9 +10,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::clock::Clock;
-use crate::data::{SessionAccessors, SessionData, SessionMap};
+use crate::data::{SessionAccessors, SessionData, SessionMap, Written};
 use crate::id::SessionId;
-use crate::record::{CREATED_KEY, EXPIRES_KEY, RESERVED_KEYS, Record, same_record};
+use crate::record::{
+    CREATED_KEY, Changes, EXPIRES_KEY, NewRecord, RESERVED_KEYS, Record, is_empty_value,
+    same_record,
+};
 
 /// A request's session.
 ///
@@ -235,10 +238,11 @@ pub(crate) enum Plan {
         chunks: u8,
         overflow_id: Option<SessionId>,
     },
-    /// Write the record (store mode: under `id`). Shared, so that the
-    /// store keeps the allocation the record was built in.
+    /// Write the record (store mode: under `id`): whole and shared, so
+    /// that the store keeps the allocation the record was built in, or as
+    /// changes to the loaded record.
     Write {
-        record: Arc<Record>,
+        record: NewRecord,
         id: Option<SessionId>,
         /// `regenerate()`: expire the cookies first, delete this id (store
         /// mode, if it was saved) before writing under the new one.
@@ -567,7 +571,17 @@ pub(crate) mod erased {
         // any more, and none can clone it while we hold it.
         let last = Arc::strong_count(state) == 1;
         match (**state).downcast_ref::<Mutex<State<T>>>() {
-            Some(state) => lock_state(state).plan(last),
+            Some(state) => {
+                let mut state = lock_state(state);
+                let plan = state.plan(last);
+                if last {
+                    // Nothing looks at the session again. Let go of the
+                    // loaded record, which the memory store may then hold
+                    // alone and change in place.
+                    state.meta.loaded = None;
+                }
+                plan
+            }
             // `ErasedSession::new` pairs the state with this very function.
             None => Ok(Plan::Unchanged),
         }
@@ -623,7 +637,7 @@ impl<T: SessionData> State<T> {
         &mut self,
         age_flash: bool,
         take: bool,
-    ) -> Result<Option<Arc<Record>>, serde_json::Error> {
+    ) -> Result<Option<NewRecord>, serde_json::Error> {
         let meta = &self.meta;
         let data_untouched = meta.changed_fields == 0
             && (!meta.dirty
@@ -639,40 +653,70 @@ impl<T: SessionData> State<T> {
         if untouched {
             return Ok(None);
         }
-        let mut shared = self.data_record(take)?;
-        // `data_record`'s record is this function's alone: no copy.
-        let record = Arc::make_mut(&mut shared);
-        if age_flash {
-            for key in &self.meta.old_flash_keys {
-                record.remove(key);
+        let mut record = self.data_record(take)?;
+        self.finish(&mut record, age_flash);
+        Ok(Some(record))
+    }
+
+    /// Ages the flash (`age_flash`: drops the fields flashed in the
+    /// previous request), drops empty values and sets the reserved keys.
+    fn finish(&self, record: &mut NewRecord, age_flash: bool) {
+        let old_flash_keys = if age_flash {
+            self.meta.old_flash_keys.as_slice()
+        } else {
+            &[]
+        };
+        match record {
+            NewRecord::Whole(shared) => {
+                // `data_record`'s record is this function's alone: no copy.
+                let record = Arc::make_mut(shared);
+                for key in old_flash_keys {
+                    record.remove(key);
+                }
+                set_reserved(record, &mut self.wanted_reserved());
+            }
+            NewRecord::Changed { base, changes } => {
+                for key in old_flash_keys {
+                    changes.set(key, None);
+                }
+                change_reserved(base, changes, self.wanted_reserved());
             }
         }
-        self.add_reserved(record);
-        Ok(Some(shared))
     }
 
     /// The data as record fields. When only setters changed it, the loaded
     /// record with the changed fields replaced: the other fields are not
     /// serialised again.
-    fn data_record(&mut self, take: bool) -> Result<Arc<Record>, serde_json::Error> {
+    fn data_record(&mut self, take: bool) -> Result<NewRecord, serde_json::Error> {
         let meta = &self.meta;
         let only_setters = !meta.dirty && meta.changed_fields != 0;
         let Some(loaded) = meta.loaded.as_ref().filter(|_| only_setters) else {
             if !take {
-                return self.data.to_record().map(Arc::new);
+                return self.data.to_record().map(whole);
             }
-            // A map written in this request hands over its record whole;
-            // `add_reserved` then makes its reserved keys and empty values
-            // what `into_record` would have made them.
+            // A map written in this request hands over its record whole, or
+            // the loaded record with its changes; `finish` then makes its
+            // reserved keys and empty values what `into_record` would have
+            // made them.
             let data: &mut dyn std::any::Any = &mut self.data;
             if let Some(map) = data.downcast_mut::<SessionMap>() {
-                return match std::mem::take(map).into_written_record() {
-                    Ok(record) => Ok(record),
+                return match std::mem::take(map).into_written() {
+                    Written::Record(record) => Ok(NewRecord::Whole(record)),
+                    // Changes to the loaded record: the store can make them
+                    // in the record it holds.
+                    Written::Changed(base, changes)
+                        if meta.loaded.as_ref().is_some_and(|l| Arc::ptr_eq(l, &base)) =>
+                    {
+                        Ok(NewRecord::Changed { base, changes })
+                    }
+                    Written::Changed(base, changes) => Ok(NewRecord::Whole(
+                        NewRecord::Changed { base, changes }.into_whole(),
+                    )),
                     // Shared with the loaded record: copy the fields.
-                    Err(map) => map.into_record().map(Arc::new),
+                    Written::Unwritten(map) => map.into_record().map(whole),
                 };
             }
-            return std::mem::take(&mut self.data).into_record().map(Arc::new);
+            return std::mem::take(&mut self.data).into_record().map(whole);
         };
         let keys = T::TRACKED_KEYS;
         let mut record: Record = loaded
@@ -694,43 +738,72 @@ impl<T: SessionData> State<T> {
                 }
             }
         }
-        Ok(Arc::new(record))
+        Ok(whole(record))
     }
 
-    fn unchanged_record(&mut self, take: bool) -> Result<Arc<Record>, serde_json::Error> {
+    fn unchanged_record(&mut self, take: bool) -> Result<NewRecord, serde_json::Error> {
         let mut record = self.data_record(take)?;
-        self.add_reserved(Arc::make_mut(&mut record));
+        self.finish(&mut record, false);
         Ok(record)
     }
 
-    /// Drops empty values and sets every reserved key of `record` from the
-    /// session's state. The record may already hold reserved keys (a map's
-    /// own record, see `data_record`): each is overwritten in place or
-    /// removed.
-    fn add_reserved(&self, record: &mut Record) {
+    /// Each reserved key's value from the session's state, in
+    /// `RESERVED_KEYS` order (`None`: not written).
+    fn wanted_reserved(&self) -> [Option<Value>; 5] {
         let meta = &self.meta;
         let flash_keys =
             (!meta.flash_keys.is_empty()).then(|| Value::from(meta.flash_keys.clone()));
-        // In `RESERVED_KEYS` order. Only the stateless engine writes the overflow
-        // pointer, into the cookie's own record: never a session's.
-        let mut wanted = [
+        // Only the stateless engine writes the overflow pointer, into the
+        // cookie's own record: never a session's.
+        [
             Some(Value::from(meta.expires_ms)),
             meta.created_ms.map(Value::from),
             meta.loaded_version.map(Value::from),
             flash_keys,
             None,
-        ];
-        set_reserved(record, &mut wanted);
+        ]
     }
 
-    fn differs(&self, record: &Record) -> bool {
-        match &self.meta.loaded {
-            Some(loaded) => !same_record(loaded, record),
-            None => {
+    fn differs(&self, record: &NewRecord) -> bool {
+        match (record, &self.meta.loaded) {
+            (NewRecord::Whole(record), Some(loaded)) => !same_record(loaded, record),
+            (NewRecord::Whole(record), None) => {
                 // A new session "was" {_expires: initial, _created?}.
                 record.keys().any(|k| k != EXPIRES_KEY && k != CREATED_KEY)
                     || record.get(EXPIRES_KEY) != Some(&Value::from(self.meta.initial_expires_ms))
             }
+            // `data_record` keeps changes only to the loaded record.
+            (NewRecord::Changed { base, changes }, _) => changes.alter(base),
+        }
+    }
+}
+
+/// A record to write whole.
+fn whole(record: Record) -> NewRecord {
+    NewRecord::Whole(Arc::new(record))
+}
+
+/// [`set_reserved`] as changes to `base`: each reserved key that should
+/// change, and each empty value of `base`, becomes a change. One pass over
+/// `base`, as `set_reserved`; only reserved keys it lacks are added after.
+fn change_reserved(base: &Record, changes: &mut Changes, mut wanted: [Option<Value>; 5]) {
+    for (key, value) in base {
+        match crate::record::reserved_index(key) {
+            // A map holds each key once, so nothing was taken from here yet.
+            Some(index) => match wanted[index].take() {
+                Some(new) if new == *value => {}
+                new => changes.set(key, new),
+            },
+            None => {
+                if is_empty_value(value) && changes.get(key).is_none() {
+                    changes.set(key, None);
+                }
+            }
+        }
+    }
+    for (key, value) in RESERVED_KEYS.into_iter().zip(wanted) {
+        if value.is_some() {
+            changes.set(key, value);
         }
     }
 }
@@ -866,7 +939,9 @@ mod tests {
             }
             let mut state = State { data, meta };
             match state.plan(take).unwrap() {
-                Plan::Write { record, .. } => Value::Object(Arc::unwrap_or_clone(record)),
+                Plan::Write { record, .. } => {
+                    Value::Object(Arc::unwrap_or_clone(record.into_whole()))
+                }
                 other => panic!("expected a write, got {other:?}"),
             }
         };
@@ -928,6 +1003,137 @@ mod tests {
             let mut ours = record;
             set_reserved(&mut ours, &mut wanted);
             proptest::prop_assert_eq!(ours, expected);
+        }
+    }
+
+    /// A plan as the record it writes (`None`: unchanged).
+    fn written(plan: Plan) -> Option<Value> {
+        match plan {
+            Plan::Write { record, .. } => {
+                Some(Value::Object(Arc::unwrap_or_clone(record.into_whole())))
+            }
+            Plan::Unchanged => None,
+            Plan::Destroy { .. } => panic!("nothing here destroys"),
+        }
+    }
+
+    proptest::proptest! {
+        /// A loaded map written in the request commits its changes to the
+        /// loaded record (`take`) rather than a copy; whatever the fields,
+        /// flash and reserved keys, that plans the write (or no write) the
+        /// map's fields make, as the copying path plans it.
+        #[test]
+        fn a_map_commits_changes_as_it_commits_copies(
+            loaded in proptest::collection::btree_map(
+                proptest::sample::select(vec![
+                    "a", "b", "m", "z", EXPIRES_KEY, CREATED_KEY, VERSION_KEY, FLASH_KEYS_KEY,
+                ]),
+                proptest::sample::select(vec![
+                    Value::Null, serde_json::json!([]), serde_json::json!(1),
+                    serde_json::json!("x"), serde_json::json!(9_000), serde_json::json!(["m"]),
+                ]),
+                0..8,
+            ),
+            ops in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["a", "b", "m", "z", "_expires"]),
+                    proptest::option::of(proptest::sample::select(vec![
+                        Value::Null, serde_json::json!(1), serde_json::json!(2),
+                        serde_json::json!("x"),
+                    ])),
+                ),
+                0..6,
+            ),
+            clear_at in proptest::option::of(0usize..6),
+            expires in proptest::sample::select(vec![5_000u64, 9_000]),
+            created in proptest::option::of(proptest::sample::select(vec![1u64, 7])),
+            version in proptest::option::of(proptest::sample::select(vec![1u64, 4])),
+            age in proptest::bool::ANY,
+            flash in proptest::bool::ANY,
+        ) {
+            let loaded: Record = loaded.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let loaded = Arc::new(loaded);
+            let state = || {
+                let mut meta = Meta::new_session(Arc::new(ManualClock::new(0)), 1_000, None);
+                meta.loaded = Some(Arc::clone(&loaded));
+                meta.initial_expires_ms = 9_000;
+                meta.expires_ms = expires;
+                meta.created_ms = created;
+                meta.loaded_version = version;
+                if age {
+                    meta.old_flash_keys = vec!["m".to_owned()];
+                }
+                meta.dirty = true;
+                let mut data = SessionMap::from_record(&loaded).unwrap();
+                for (i, (key, value)) in ops.iter().enumerate() {
+                    if clear_at == Some(i) {
+                        data.clear();
+                    }
+                    match value {
+                        Some(value) => data.insert_value(key, value.clone()),
+                        None => data.remove(key).is_some(),
+                    };
+                }
+                if flash {
+                    meta.flash("b");
+                }
+                State { data, meta }
+            };
+            let changes = written(state().plan(true).unwrap());
+            let copies = written(state().plan(false).unwrap());
+            proptest::prop_assert_eq!(changes, copies);
+        }
+
+        /// A map that shares its record keeps writes as changes beside it;
+        /// one that owns its record writes in place. Both answer every
+        /// call alike and end as the same fields.
+        #[test]
+        fn a_shared_map_behaves_as_an_owned_one(
+            loaded in proptest::collection::btree_map(
+                proptest::sample::select(vec!["a", "b", "c", "_expires"]),
+                proptest::sample::select(vec![
+                    Value::Null, serde_json::json!(1), serde_json::json!("x"),
+                ]),
+                0..4,
+            ),
+            ops in proptest::collection::vec(
+                (
+                    0u8..4,
+                    proptest::sample::select(vec!["a", "b", "c", "d", "_expires"]),
+                    proptest::sample::select(vec![
+                        Value::Null, serde_json::json!(1), serde_json::json!(2),
+                        serde_json::json!([]),
+                    ]),
+                ),
+                0..10,
+            ),
+        ) {
+            let loaded: Record = loaded.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let before = loaded.clone();
+            let loaded = Arc::new(loaded);
+            let mut shared = SessionMap::from_record(&loaded).unwrap();
+            let mut owned = SessionMap::from_record(&Arc::new((*loaded).clone())).unwrap();
+            for (op, key, value) in ops {
+                match op {
+                    0 => proptest::prop_assert_eq!(
+                        shared.insert_value(key, value.clone()),
+                        owned.insert_value(key, value)
+                    ),
+                    1 => proptest::prop_assert_eq!(shared.remove(key), owned.remove(key)),
+                    2 => {
+                        shared.clear();
+                        owned.clear();
+                    }
+                    _ => proptest::prop_assert_eq!(shared.get_value(key), owned.get_value(key)),
+                }
+                proptest::prop_assert_eq!(shared.iter().collect::<Vec<_>>(), owned.iter().collect::<Vec<_>>());
+                proptest::prop_assert_eq!(shared.len(), owned.len());
+            }
+            proptest::prop_assert_eq!(&shared, &owned);
+            proptest::prop_assert_eq!(shared.to_record().unwrap(), owned.to_record().unwrap());
+            proptest::prop_assert_eq!(shared.into_record().unwrap(), owned.into_record().unwrap());
+            // The loaded record itself is never changed.
+            proptest::prop_assert_eq!(&*loaded, &before);
         }
     }
 

@@ -71,7 +71,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, Method, Uri};
 
 use crate::id::SessionId;
-use crate::record::Record;
+use crate::record::{NewRecord, Record};
 
 /// Where session records live in store mode.
 ///
@@ -300,6 +300,11 @@ impl Store for NoStore {
 /// Records past their expiry are not returned and are dropped on access;
 /// [`delete_expired`](Self::delete_expired) sweeps the rest.
 ///
+/// A session loads the record the store holds, not a copy. When an
+/// adapter commits a [`SessionMap`](crate::SessionMap) written in the
+/// request, its changes are made in that record, in place unless another
+/// request holds it at that moment: a write copies and frees no record.
+///
 /// # Examples
 ///
 /// ```
@@ -355,6 +360,32 @@ impl MemoryStore {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// [`Store::set`] of `record`, where a record of changes to the record
+    /// this store holds under `id` (the one the session loaded) makes
+    /// them there: in place when nothing else holds it, with no copy of
+    /// the record and no free of the old one.
+    pub(crate) fn set_changed(&self, id: &SessionId, record: NewRecord, expires_at: SystemTime) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if let NewRecord::Changed { base, changes } = record {
+            match map.get_mut(id) {
+                Some((held, expires)) if Arc::ptr_eq(held, &base) => {
+                    // Without this handle, the store's may be the only one.
+                    drop(base);
+                    changes.apply_to(Arc::make_mut(held));
+                    *expires = expires_at;
+                }
+                // Written, deleted or expired meanwhile: the loaded record
+                // with the changes replaces whatever is there, as `set`.
+                _ => {
+                    let record = NewRecord::Changed { base, changes }.into_whole();
+                    replace_or_insert(&mut map, id, (record, expires_at));
+                }
+            }
+        } else {
+            replace_or_insert(&mut map, id, (record.into_whole(), expires_at));
+        }
     }
 
     /// Removes every record past its expiry; returns how many.
@@ -604,4 +635,87 @@ impl<S: Store> DynStore for S {
 /// Milliseconds since the epoch as a `SystemTime`.
 pub(crate) fn time_from_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + std::time::Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Changes;
+    use serde_json::json;
+
+    fn record(value: serde_json::Value) -> Record {
+        value.as_object().cloned().unwrap()
+    }
+
+    /// A store holding `{"a": 1, "keep": "x"}` under an id, and the record
+    /// a session would load from it.
+    async fn loaded() -> (MemoryStore, SessionId, Arc<Record>) {
+        let store = MemoryStore::new();
+        let id = SessionId::generate();
+        let cx = RequestContext::default();
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        let initial = Arc::new(record(json!({"a": 1, "keep": "x"})));
+        Store::set(&store, &id, initial, later, &cx).await.unwrap();
+        let base = Store::get(&store, &id, &cx).await.unwrap().unwrap();
+        (store, id, base)
+    }
+
+    fn changed(base: Arc<Record>) -> NewRecord {
+        let mut changes = Changes::default();
+        changes.set("a", Some(json!(2)));
+        changes.set("b", Some(json!(3)));
+        NewRecord::Changed { base, changes }
+    }
+
+    async fn held(store: &MemoryStore, id: &SessionId) -> Arc<Record> {
+        let cx = RequestContext::default();
+        Store::get(store, id, &cx).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn changes_to_a_record_held_alone_are_made_in_place() {
+        let (store, id, base) = loaded().await;
+        let at = Arc::as_ptr(&base);
+        let later = SystemTime::now() + std::time::Duration::from_secs(120);
+        store.set_changed(&id, changed(base), later);
+        let now = held(&store, &id).await;
+        assert_eq!(Arc::as_ptr(&now), at, "the same allocation, not a copy");
+        assert_eq!(*now, record(json!({"a": 2, "b": 3, "keep": "x"})));
+        let expires = store.map.read().unwrap().get(&id).unwrap().1;
+        assert_eq!(expires, later, "the new expiry is kept");
+    }
+
+    #[tokio::test]
+    async fn a_record_another_request_holds_is_copied() {
+        let (store, id, base) = loaded().await;
+        let reader = Arc::clone(&base);
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        store.set_changed(&id, changed(base), later);
+        assert_eq!(*reader, record(json!({"a": 1, "keep": "x"})), "untouched");
+        let now = held(&store, &id).await;
+        assert!(!Arc::ptr_eq(&now, &reader));
+        assert_eq!(*now, record(json!({"a": 2, "b": 3, "keep": "x"})));
+    }
+
+    #[tokio::test]
+    async fn a_record_written_or_deleted_meanwhile_is_replaced_as_by_set() {
+        let (store, id, base) = loaded().await;
+        let cx = RequestContext::default();
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        let other = Arc::new(record(json!({"other": true})));
+        Store::set(&store, &id, other, later, &cx).await.unwrap();
+        store.set_changed(&id, changed(Arc::clone(&base)), later);
+        assert_eq!(
+            *held(&store, &id).await,
+            record(json!({"a": 2, "b": 3, "keep": "x"})),
+            "the loaded record with the changes, not a merge"
+        );
+
+        Store::delete(&store, &id, &cx).await.unwrap();
+        store.set_changed(&id, changed(base), later);
+        assert_eq!(
+            *held(&store, &id).await,
+            record(json!({"a": 2, "b": 3, "keep": "x"}))
+        );
+    }
 }

@@ -388,3 +388,42 @@ async fn renew_and_reflash_without_a_write_keep_the_data() {
         assert_eq!(body, "alice", "reflashed");
     }
 }
+
+async fn count(session: Session<SessionMap>) -> String {
+    let n = session.get::<u64>("count").unwrap_or(0) + 1;
+    session.set("count", n);
+    n.to_string()
+}
+
+/// With the memory store, a write to a loaded session is made in the
+/// record the store holds (no copy of the record, no free of the old one),
+/// and what the next request reads is the written value.
+#[tokio::test]
+async fn a_memory_store_write_changes_the_stored_record_in_place() {
+    let store = MemoryStore::new();
+    let engine = SessionEngine::builder()
+        .with_store(store.clone())
+        .build()
+        .unwrap();
+    let app = routes()
+        .route("/count", post(count))
+        .layer(SessionLayer::new(engine));
+    let (_, cookies, _) = send(&app, "POST", "/login", None).await;
+    let sid = sid_pair(&cookies);
+    let id = SessionId::parse(sid.strip_prefix("sid=").unwrap()).unwrap();
+    let cx = RequestContext::default();
+    // The address only: holding the record would force a copy. A copy
+    // is made while the old record lives, so it never gets its address.
+    let address = |record: Arc<Record>| Arc::as_ptr(&record) as usize;
+    let before = address(store.get(&id, &cx).await.unwrap().unwrap());
+
+    for n in 1..=3 {
+        let (status, cookies, body) = send(&app, "POST", "/count", Some(&sid)).await;
+        assert_eq!((status, body), (StatusCode::OK, n.to_string()));
+        assert_eq!(sid_pair(&cookies), sid, "same session id");
+    }
+    let record = store.get(&id, &cx).await.unwrap().unwrap();
+    assert_eq!(record.get("count"), Some(&serde_json::json!(3)));
+    assert_eq!(record.get("userId"), Some(&serde_json::json!("alice")));
+    assert_eq!(address(record), before, "written in place");
+}
