@@ -30,15 +30,26 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
-#[tokio::test]
-async fn logs_name_outcomes_but_never_secrets_tokens_or_ids() {
+/// Everything logged on this thread, at every level, until the guard drops.
+fn capture_logs() -> (Capture, tracing::subscriber::DefaultGuard) {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(capture.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (capture, tracing::subscriber::set_default(subscriber))
+}
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn logs_name_outcomes_but_never_secrets_tokens_or_ids() {
+    let (capture, _guard) = capture_logs();
 
     let stateless = SessionEngine::builder()
         .with_secret(Secret::new(SECRET).unwrap())
@@ -64,7 +75,7 @@ async fn logs_name_outcomes_but_never_secrets_tokens_or_ids() {
     let new_id = b.sid().unwrap().to_owned();
     b.request(&stored, |s| s.destroy()).await;
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     for outcome in [
         "new",
         "loaded",
@@ -103,13 +114,7 @@ async fn adapter_loads_and_commits_in_spans() {
     use sealed_session::{Session, SessionMap};
     use tower::ServiceExt as _;
 
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = capture_logs();
 
     let engine = SessionEngine::builder()
         .with_store(MemoryStore::new())
@@ -130,7 +135,7 @@ async fn adapter_loads_and_commits_in_spans() {
         .unwrap();
     assert!(response.headers().contains_key(http::header::SET_COOKIE));
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     let in_span = |span: &str, outcome: &str| {
         logs.lines()
             .any(|line| line.contains(span) && line.contains(&format!("outcome=\"{outcome}\"")))
