@@ -174,9 +174,11 @@ pub fn to_record<T: Serialize>(value: &T) -> Result<Record, serde_json::Error> {
 /// JavaScript `c.session`.
 ///
 /// Loading shares the record with the store or decoder (no deep copy), and
-/// writes to a shared record are kept beside it as changes: the commit
-/// hands both to the store, and the memory store makes the changes in the
-/// record it holds.
+/// writes to a shared record are kept beside it as changes. The commit
+/// makes them in the loaded record once nothing else holds it: the memory
+/// store in the record it holds, other stores in the record they gave.
+/// The record is copied only while another request still holds it (or,
+/// in stateless mode, the cache of opened cookies does).
 ///
 /// # Examples
 ///

@@ -395,21 +395,23 @@ async fn count(session: Session<SessionMap>) -> String {
     n.to_string()
 }
 
+/// The routes with `/count` on `store`, and the cookie of a login.
+async fn counting_app(store: impl Store) -> (Router, String) {
+    let engine = SessionEngine::builder().with_store(store).build().unwrap();
+    let app = routes()
+        .route("/count", post(count))
+        .layer(SessionLayer::new(engine));
+    let (_, cookies, _) = send(&app, "POST", "/login", None).await;
+    (app, sid_pair(&cookies))
+}
+
 /// With the memory store, a write to a loaded session is made in the
 /// record the store holds (no copy of the record, no free of the old one),
 /// and what the next request reads is the written value.
 #[tokio::test]
 async fn a_memory_store_write_changes_the_stored_record_in_place() {
     let store = MemoryStore::new();
-    let engine = SessionEngine::builder()
-        .with_store(store.clone())
-        .build()
-        .unwrap();
-    let app = routes()
-        .route("/count", post(count))
-        .layer(SessionLayer::new(engine));
-    let (_, cookies, _) = send(&app, "POST", "/login", None).await;
-    let sid = sid_pair(&cookies);
+    let (app, sid) = counting_app(store.clone()).await;
     let id = SessionId::parse(sid.strip_prefix("sid=").unwrap()).unwrap();
     let cx = RequestContext::default();
     // The address only: holding the record would force a copy. A copy
@@ -426,4 +428,67 @@ async fn a_memory_store_write_changes_the_stored_record_in_place() {
     assert_eq!(record.get("count"), Some(&serde_json::json!(3)));
     assert_eq!(record.get("userId"), Some(&serde_json::json!("alice")));
     assert_eq!(address(record), before, "written in place");
+}
+
+/// A store that hands out a fresh record on every `get`, as a store that
+/// deserialises (Redis, SQL) does, and notes the addresses it gave and got.
+#[derive(Clone, Default)]
+struct DeserialisingStore {
+    inner: MemoryStore,
+    given: Arc<std::sync::Mutex<Vec<usize>>>,
+    got: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl Store for DeserialisingStore {
+    async fn get(
+        &self,
+        id: &SessionId,
+        cx: &RequestContext,
+    ) -> Result<Option<Arc<Record>>, StoreError> {
+        let fresh = self
+            .inner
+            .get(id, cx)
+            .await?
+            .map(|record| Arc::new((*record).clone()));
+        if let Some(record) = &fresh {
+            self.given
+                .lock()
+                .unwrap()
+                .push(Arc::as_ptr(record) as usize);
+        }
+        Ok(fresh)
+    }
+    async fn set(
+        &self,
+        id: &SessionId,
+        r: Arc<Record>,
+        e: SystemTime,
+        cx: &RequestContext,
+    ) -> Result<(), StoreError> {
+        self.got.lock().unwrap().push(Arc::as_ptr(&r) as usize);
+        // The copy keeps the record handed over alive only for this call.
+        self.inner.set(id, Arc::new((*r).clone()), e, cx).await
+    }
+    async fn delete(&self, id: &SessionId, cx: &RequestContext) -> Result<(), StoreError> {
+        self.inner.delete(id, cx).await
+    }
+}
+
+/// With any other store, a write to a loaded session is made in the
+/// record the store gave: `set` gets the loaded record itself, changed,
+/// not a copy of it.
+#[tokio::test]
+async fn a_write_changes_the_loaded_record_itself() {
+    let store = DeserialisingStore::default();
+    let (app, sid) = counting_app(store.clone()).await;
+    for n in 1..=2 {
+        let (_, _, body) = send(&app, "POST", "/count", Some(&sid)).await;
+        assert_eq!(body, n.to_string());
+    }
+    let given = store.given.lock().unwrap().clone();
+    let got = store.got.lock().unwrap().clone();
+    // The login's write, then one per request, each of the record loaded.
+    assert_eq!(given.len(), 2);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[1..], given[..], "written in the loaded record");
 }
