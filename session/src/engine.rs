@@ -577,15 +577,18 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                             store
                                 .compare_and_set(&id, record, expires_at, expected_version, cx)
                                 .await?;
-                        } else if let (NewRecord::Changed { .. }, Some(memory)) =
-                            (&record, (store as &dyn Any).downcast_ref::<MemoryStore>())
-                        {
-                            // The memory store holds the loaded record: the
-                            // changes are made in it, without a copy when
-                            // nothing else holds it.
-                            memory.set_changed(&id, record, expires_at);
                         } else {
-                            store.set(&id, record.into_whole(), expires_at, cx).await?;
+                            match (record, (store as &dyn Any).downcast_ref::<MemoryStore>()) {
+                                // The memory store holds the loaded record:
+                                // the changes are made in it, without a copy
+                                // when nothing else holds it.
+                                (NewRecord::Changed { base, changes }, Some(memory)) => {
+                                    memory.set_changed(&id, base, changes, expires_at);
+                                }
+                                (record, _) => {
+                                    store.set(&id, record.into_whole(), expires_at, cx).await?;
+                                }
+                            }
                         }
                         cookies
                             .set(id.as_str(), chunks, &mut out)

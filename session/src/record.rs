@@ -190,6 +190,13 @@ impl Changes {
         })
     }
 
+    /// `base` with the changes made: in place when nothing else holds it,
+    /// else in a copy.
+    pub(crate) fn applied_to(self, mut base: Arc<Record>) -> Arc<Record> {
+        self.apply_to(Arc::make_mut(&mut base));
+        base
+    }
+
     /// Makes the changes in `record`. A key the record holds keeps its
     /// `String`.
     pub(crate) fn apply_to(self, record: &mut Record) {
@@ -225,10 +232,7 @@ impl NewRecord {
     pub(crate) fn into_whole(self) -> Arc<Record> {
         match self {
             Self::Whole(record) => record,
-            Self::Changed { mut base, changes } => {
-                changes.apply_to(Arc::make_mut(&mut base));
-                base
-            }
+            Self::Changed { base, changes } => changes.applied_to(base),
         }
     }
 }

@@ -709,9 +709,9 @@ impl<T: SessionData> State<T> {
                     {
                         Ok(NewRecord::Changed { base, changes })
                     }
-                    Written::Changed(base, changes) => Ok(NewRecord::Whole(
-                        NewRecord::Changed { base, changes }.into_whole(),
-                    )),
+                    Written::Changed(base, changes) => {
+                        Ok(NewRecord::Whole(changes.applied_to(base)))
+                    }
                     // Shared with the loaded record: copy the fields.
                     Written::Unwritten(map) => map.into_record().map(whole),
                 };

@@ -71,7 +71,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, Method, Uri};
 
 use crate::id::SessionId;
-use crate::record::{NewRecord, Record};
+use crate::record::{Changes, Record};
 
 /// Where session records live in store mode.
 ///
@@ -362,29 +362,28 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// [`Store::set`] of `record`, where a record of changes to the record
-    /// this store holds under `id` (the one the session loaded) makes
-    /// them there: in place when nothing else holds it, with no copy of
-    /// the record and no free of the old one.
-    pub(crate) fn set_changed(&self, id: &SessionId, record: NewRecord, expires_at: SystemTime) {
+    /// [`Store::set`] of `base` with `changes` made, where `base` is the
+    /// record this store holds under `id` (the one the session loaded):
+    /// the changes are made there, in place when nothing else holds it,
+    /// with no copy of the record and no free of the old one.
+    pub(crate) fn set_changed(
+        &self,
+        id: &SessionId,
+        base: Arc<Record>,
+        changes: Changes,
+        expires_at: SystemTime,
+    ) {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        if let NewRecord::Changed { base, changes } = record {
-            match map.get_mut(id) {
-                Some((held, expires)) if Arc::ptr_eq(held, &base) => {
-                    // Without this handle, the store's may be the only one.
-                    drop(base);
-                    changes.apply_to(Arc::make_mut(held));
-                    *expires = expires_at;
-                }
-                // Written, deleted or expired meanwhile: the loaded record
-                // with the changes replaces whatever is there, as `set`.
-                _ => {
-                    let record = NewRecord::Changed { base, changes }.into_whole();
-                    replace_or_insert(&mut map, id, (record, expires_at));
-                }
+        match map.get_mut(id) {
+            Some((held, expires)) if Arc::ptr_eq(held, &base) => {
+                // Without this handle, the store's may be the only one.
+                drop(base);
+                changes.apply_to(Arc::make_mut(held));
+                *expires = expires_at;
             }
-        } else {
-            replace_or_insert(&mut map, id, (record.into_whole(), expires_at));
+            // Written, deleted or expired meanwhile: the loaded record with
+            // the changes replaces whatever is there, as `set`.
+            _ => replace_or_insert(&mut map, id, (changes.applied_to(base), expires_at)),
         }
     }
 
@@ -640,7 +639,6 @@ pub(crate) fn time_from_ms(ms: u64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Changes;
     use serde_json::json;
 
     fn record(value: serde_json::Value) -> Record {
@@ -660,11 +658,11 @@ mod tests {
         (store, id, base)
     }
 
-    fn changed(base: Arc<Record>) -> NewRecord {
+    fn changes() -> Changes {
         let mut changes = Changes::default();
         changes.set("a", Some(json!(2)));
         changes.set("b", Some(json!(3)));
-        NewRecord::Changed { base, changes }
+        changes
     }
 
     async fn held(store: &MemoryStore, id: &SessionId) -> Arc<Record> {
@@ -677,7 +675,7 @@ mod tests {
         let (store, id, base) = loaded().await;
         let at = Arc::as_ptr(&base);
         let later = SystemTime::now() + std::time::Duration::from_secs(120);
-        store.set_changed(&id, changed(base), later);
+        store.set_changed(&id, base, changes(), later);
         let now = held(&store, &id).await;
         assert_eq!(Arc::as_ptr(&now), at, "the same allocation, not a copy");
         assert_eq!(*now, record(json!({"a": 2, "b": 3, "keep": "x"})));
@@ -690,7 +688,7 @@ mod tests {
         let (store, id, base) = loaded().await;
         let reader = Arc::clone(&base);
         let later = SystemTime::now() + std::time::Duration::from_secs(60);
-        store.set_changed(&id, changed(base), later);
+        store.set_changed(&id, base, changes(), later);
         assert_eq!(*reader, record(json!({"a": 1, "keep": "x"})), "untouched");
         let now = held(&store, &id).await;
         assert!(!Arc::ptr_eq(&now, &reader));
@@ -704,7 +702,7 @@ mod tests {
         let later = SystemTime::now() + std::time::Duration::from_secs(60);
         let other = Arc::new(record(json!({"other": true})));
         Store::set(&store, &id, other, later, &cx).await.unwrap();
-        store.set_changed(&id, changed(Arc::clone(&base)), later);
+        store.set_changed(&id, Arc::clone(&base), changes(), later);
         assert_eq!(
             *held(&store, &id).await,
             record(json!({"a": 2, "b": 3, "keep": "x"})),
@@ -712,7 +710,7 @@ mod tests {
         );
 
         Store::delete(&store, &id, &cx).await.unwrap();
-        store.set_changed(&id, changed(base), later);
+        store.set_changed(&id, base, changes(), later);
         assert_eq!(
             *held(&store, &id).await,
             record(json!({"a": 2, "b": 3, "keep": "x"}))
