@@ -142,7 +142,7 @@ impl Encoder for IronEncoder {
     fn encode(&self, record: &Record, keyring: &Keyring) -> Result<String, EncodeError> {
         // Sized for a typical session, so serialising rarely reallocates.
         let mut json = Vec::with_capacity(512);
-        serde_json::to_writer(&mut json, record).map_err(EncodeError::new)?;
+        iron::json::write_object(&mut json, record);
         Ok(iron::seal_vec(json, keyring.current()))
     }
 

@@ -46,22 +46,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::LazyLock;
 
-use aes::Aes256;
+use aes::{Aes256Dec, Aes256Enc};
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::GeneralPurposeConfig;
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use rand::Rng as _;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+pub(crate) mod json;
 pub(crate) mod keyed;
+use json::parse_json;
 use keyed::hmac_sha256;
 
 use crate::secret::{Keyring, KeyringEntry, MIN_SECRET_LEN, Secret, is_valid_id};
@@ -370,7 +370,7 @@ fn seal_with(mut buffer: Vec<u8>, secret: &Secret, id: Option<&str>) -> String {
     let key = derive_key(secret, enc_salt);
     let plaintext_len = buffer.len();
     buffer.resize(padded_len(plaintext_len), 0);
-    let ciphertext = cbc::Encryptor::<Aes256>::new(&key.into(), &iv.into())
+    let ciphertext = cbc::Encryptor::<Aes256Enc>::new(&key.into(), &iv.into())
         .encrypt_padded::<Pkcs7>(&mut buffer, plaintext_len)
         .expect("the buffer holds the padded plaintext");
 
@@ -522,7 +522,7 @@ pub fn unseal(token: &str, keyring: &Keyring, now_ms: u64) -> Result<Unsealed, I
     }
     let key = derive_key(secret, enc_salt.as_bytes());
     // Decrypt in place: the plaintext is a prefix of the ciphertext's buffer.
-    let len = cbc::Decryptor::<Aes256>::new(&key.into(), &iv.into())
+    let len = cbc::Decryptor::<Aes256Dec>::new(&key.into(), &iv.into())
         .decrypt_padded::<Pkcs7>(&mut buffer)
         .map_err(|_| IronError::DecryptFailed)?
         .len();
@@ -579,7 +579,7 @@ pub fn seal_json(value: &Value, entry: &KeyringEntry) -> String {
     // Written straight into a buffer sized for a typical session, which is
     // then encrypted in place.
     let mut json = Vec::with_capacity(512);
-    serde_json::to_writer(&mut json, value).expect("a JSON value always serialises");
+    json::write_value(&mut json, value);
     seal_vec(json, entry)
 }
 
@@ -649,129 +649,6 @@ fn hex_into(bytes: &[u8], out: &mut [u8]) {
     for (&byte, pair) in bytes.iter().zip(out.as_chunks_mut::<2>().0) {
         *pair = [digit(byte >> 4), digit(byte & 0x0f)];
     }
-}
-
-/// Parses a decrypted plaintext as iron-webcrypto does
-/// (`TextDecoder().decode`, then `JSON.parse` unless empty).
-pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, IronError> {
-    if bytes.is_empty() {
-        return Ok(Value::Null);
-    }
-    // Fast path: valid UTF-8 JSON without lone surrogates. The text is
-    // checked as UTF-8 once, rather than string by string as
-    // `serde_json::from_slice` does.
-    if let Ok(text) = std::str::from_utf8(bytes)
-        && let Ok(value) = from_json_text(text)
-    {
-        return Ok(value);
-    }
-    // Slow path, only for input serde_json refused.
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    if text.is_empty() {
-        return Ok(Value::Null);
-    }
-    let repaired = replace_lone_surrogates(text.as_bytes());
-    serde_json::from_slice(&repaired).map_err(|_| IronError::InvalidJson)
-}
-
-/// `serde_json::from_str::<Value>`, with a faster path for an object (a
-/// session record): its members are read into a list, then built into a
-/// map in one pass, where `Value` inserts them one by one, comparing each
-/// key with those already there. A later duplicate key wins either way, as
-/// in `JSON.parse`.
-fn from_json_text(text: &str) -> serde_json::Result<Value> {
-    if text
-        .trim_start_matches([' ', '\t', '\n', '\r'])
-        .starts_with('{')
-    {
-        serde_json::from_str::<Members>(text).map(|members| Value::Object(members.0))
-    } else {
-        serde_json::from_str(text)
-    }
-}
-
-/// A JSON object, read as in [`from_json_text`].
-struct Members(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for Members {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MembersVisitor;
-
-        impl<'de> Visitor<'de> for MembersVisitor {
-            type Value = Members;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
-                let mut members = Vec::with_capacity(16);
-                while let Some(member) = map.next_entry::<String, Value>()? {
-                    members.push(member);
-                }
-                Ok(Members(members.into_iter().collect()))
-            }
-        }
-
-        deserializer.deserialize_map(MembersVisitor)
-    }
-}
-
-/// Rewrites every `\u` escape of a lone UTF-16 surrogate as `\ufffd`.
-/// Other bytes, escaped backslashes included, are left untouched.
-fn replace_lone_surrogates(text: &[u8]) -> Cow<'_, [u8]> {
-    const REPLACEMENT: &[u8] = br"\ufffd";
-    let mut out: Option<Vec<u8>> = None;
-    let mut copied = 0;
-    let mut i = 0;
-    while let Some(&byte) = text.get(i) {
-        if byte != b'\\' {
-            i += 1;
-            continue;
-        }
-        if text.get(i + 1) != Some(&b'u') {
-            // Another escape (`\\`, `\"`, ...): skip it whole.
-            i += 2;
-            continue;
-        }
-        let lone = match hex4(text, i + 2) {
-            Some(0xD800..=0xDBFF) => {
-                let paired = text.get(i + 6..i + 8) == Some(br"\u")
-                    && matches!(hex4(text, i + 8), Some(0xDC00..=0xDFFF));
-                if paired {
-                    i += 12;
-                    continue;
-                }
-                true
-            }
-            Some(0xDC00..=0xDFFF) => true,
-            _ => false,
-        };
-        if lone {
-            let buf = out.get_or_insert_with(|| Vec::with_capacity(text.len() + 8));
-            buf.extend_from_slice(text.get(copied..i).unwrap_or_default());
-            buf.extend_from_slice(REPLACEMENT);
-            copied = i + 6;
-        }
-        i += 6;
-    }
-    match out {
-        Some(mut buf) => {
-            buf.extend_from_slice(text.get(copied..).unwrap_or_default());
-            Cow::Owned(buf)
-        }
-        None => Cow::Borrowed(text),
-    }
-}
-
-/// The value of 4 hex digits at `at`, if there are 4.
-fn hex4(text: &[u8], at: usize) -> Option<u16> {
-    let digits = text.get(at..at.checked_add(4)?)?;
-    digits.iter().try_fold(0u16, |acc, &d| {
-        let v = char::from(d).to_digit(16)?;
-        Some(acc << 4 | u16::try_from(v).ok()?)
-    })
 }
 
 #[cfg(test)]
@@ -1114,112 +991,6 @@ mod tests {
         assert_eq!(opened.plaintext, b"{}");
     }
 
-    #[test]
-    fn json_edge_cases_are_decided_like_js() {
-        let parse = |b: &[u8]| parse_json(b);
-        assert_eq!(parse(b""), Ok(Value::Null));
-        assert_eq!(parse(b"null"), Ok(Value::Null));
-        assert_eq!(parse(b" {\"a\":1} "), Ok(serde_json::json!({"a": 1})));
-        assert_eq!(parse(b"\"a\xffb\""), Ok(Value::from("a\u{fffd}b")));
-        assert_eq!(parse(b"\xef\xbb\xbf[1]"), Ok(serde_json::json!([1])));
-        assert_eq!(parse(b"\xef\xbb\xbf"), Ok(Value::Null));
-        assert_eq!(
-            parse(br#""lone \ud800 high""#),
-            Ok(Value::from("lone \u{fffd} high"))
-        );
-        assert_eq!(
-            parse(br#""lone \uDC00 low""#),
-            Ok(Value::from("lone \u{fffd} low"))
-        );
-        assert_eq!(parse(br#""end \ud800""#), Ok(Value::from("end \u{fffd}")));
-        assert_eq!(
-            parse(br#""\ud800\ud83d\udd10""#),
-            Ok(Value::from("\u{fffd}🔐"))
-        );
-        assert_eq!(parse(br#""\ud800\n""#), Ok(Value::from("\u{fffd}\n")));
-        assert_eq!(
-            parse(br#"{"\udfff":"\\ud800"}"#),
-            Ok(serde_json::json!({"\u{fffd}": "\\ud800"}))
-        );
-        assert_eq!(parse(br#""pair \ud83d\udd10""#), Ok(Value::from("pair 🔐")));
-        for bad in [
-            &b"{"[..],
-            b"{'a':1}",
-            b"\xff",
-            b"[1,]",
-            b"\\ud800",
-            b"\"\\u12\"",
-        ] {
-            assert_eq!(parse(bad), Err(IronError::InvalidJson), "{bad:?}");
-        }
-        // Already valid input is returned unchanged by the repair step.
-        assert!(matches!(
-            replace_lone_surrogates(br#""\ud83d\udd10\\ud800""#),
-            Cow::Borrowed(_)
-        ));
-    }
-
-    #[test]
-    fn json_repair_never_panics_and_keeps_valid_input() {
-        const PIECES: &[&[u8]] = &[
-            br"\ud800",
-            br"\uDBFF",
-            br"\udc00",
-            br"\uDFFF",
-            br"\ud83d",
-            br"\udd10",
-            br"\u00e9",
-            br"\u12",
-            br"\u",
-            br"\\",
-            br#"\""#,
-            br"\n",
-            br"\",
-            b"\"",
-            b"u",
-            b"d8",
-            b"a",
-            b"{",
-            b"}",
-            b"[",
-            b"]",
-            b":",
-            b",",
-            b" ",
-            b"\xff",
-            b"\xed\xa0\x80",
-            b"\xef\xbb\xbf",
-        ];
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            usize::try_from(state % n as u64).unwrap()
-        };
-        let mut repaired_some = 0;
-        for _ in 0..5_000 {
-            let len = next(10);
-            let input: Vec<u8> = (0..len)
-                .flat_map(|_| PIECES[next(PIECES.len())])
-                .copied()
-                .collect();
-            let quoted = [b"\"".as_slice(), &input, b"\""].concat();
-            for bytes in [input, quoted] {
-                let result = parse_json(&bytes);
-                assert!(matches!(result, Ok(_) | Err(IronError::InvalidJson)));
-                if let Ok(direct) = serde_json::from_slice::<Value>(&bytes) {
-                    assert_eq!(result, Ok(direct));
-                }
-                if let Cow::Owned(repaired) = replace_lone_surrogates(&bytes) {
-                    assert_eq!(repaired.len(), bytes.len(), "same length: 6 bytes for 6");
-                    repaired_some += 1;
-                }
-            }
-        }
-        assert!(repaired_some > 100, "{repaired_some}");
-    }
-
     proptest::proptest! {
         /// The vector engines read and write exactly what the scalar ones
         /// do, valid input or not.
@@ -1242,31 +1013,6 @@ mod tests {
             proptest::prop_assert_eq!(&encoded, &strict.encode(&bytes));
             proptest::prop_assert_eq!(B64_LENIENT.decode(&encoded).ok(), Some(bytes));
             proptest::prop_assert_eq!(B64_LENIENT.decode(&text).ok(), lenient.decode(&text).ok());
-        }
-
-        /// An object read member list first gives what serde_json's `Value`
-        /// gives, duplicate keys (the later wins) and malformed text
-        /// included.
-        #[test]
-        fn objects_read_in_one_pass_are_read_as_serde_json_reads_them(
-            members in proptest::collection::vec(
-                ("[a-c_]{0,2}", r#"(null|true|-?[0-9]{1,3}(\.[0-9])?|"[a-z\\"]{0,3}"|\[1,\{"k":2\}\]|\{\})"#),
-                0..12,
-            ),
-            space in "[ \t\n\r]{0,2}",
-            cut in proptest::option::of(0usize..200),
-        ) {
-            let body: Vec<String> = members
-                .iter()
-                .map(|(key, value)| format!("{space}\"{key}\"{space}:{space}{value}"))
-                .collect();
-            let mut text = format!("{space}{{{}}}{space}", body.join(","));
-            if let Some(cut) = cut {
-                text.truncate(cut.min(text.len()));
-            }
-            let ours = from_json_text(&text).ok();
-            let theirs = serde_json::from_str::<Value>(&text).ok();
-            proptest::prop_assert_eq!(ours, theirs);
         }
     }
 
