@@ -376,10 +376,25 @@ fn first_to_escape(text: &[u8]) -> Option<usize> {
             return Some(i * 8 + first(mask));
         }
     }
-    let mut last = [b' '; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    let mask = escapes(u64::from_le_bytes(last));
-    (mask != 0).then(|| words.len() * 8 + first(mask))
+    if rest.is_empty() {
+        return None;
+    }
+    // The last bytes. Not copied into a padded buffer: reading that buffer
+    // back right after a copy of odd length stalls the processor.
+    let (start, last) = match text.last_chunk::<8>() {
+        // The last eight bytes: those before `rest` are known clean, so
+        // their bits are clear (a false bit only follows a true one).
+        Some(word) => (text.len() - 8, u64::from_le_bytes(*word)),
+        // Shorter than a word: its bytes, then spaces.
+        None => (
+            0,
+            rest.iter()
+                .rev()
+                .fold(ONES * u64::from(b' '), |word, &b| word << 8 | u64::from(b)),
+        ),
+    };
+    let mask = escapes(last);
+    (mask != 0).then(|| start + first(mask))
 }
 
 /// serde_json's compact writer, for what [`write_value`] leaves to it.
