@@ -95,6 +95,21 @@ impl Store for AnyStore {
     async fn delete(&self, id: &SessionId, cx: &RequestContext) -> Result<(), StoreError> {
         each!(self, s => s.delete(id, cx).await)
     }
+
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        expected: Option<u64>,
+        cx: &RequestContext,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.compare_and_set(id, record, expires_at, expected, cx).await)
+    }
+
+    fn uses_request_context(&self) -> bool {
+        each!(self, s => s.uses_request_context())
+    }
 }
 
 impl DeleteExpired for AnyStore {

@@ -94,6 +94,11 @@ impl<C, B> CachingStore<C, B> {
 }
 
 impl<C: Store, B: Store> Store for CachingStore<C, B> {
+    /// Whether either tier reads the request.
+    fn uses_request_context(&self) -> bool {
+        self.cache.uses_request_context() || self.backend.uses_request_context()
+    }
+
     async fn get(
         &self,
         id: &SessionId,

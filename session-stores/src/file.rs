@@ -210,6 +210,11 @@ fn sweep(dir: &Path) -> io::Result<u64> {
 }
 
 impl Store for FileStore {
+    /// Never reads the request, so the adapters do not copy it.
+    fn uses_request_context(&self) -> bool {
+        false
+    }
+
     async fn get(
         &self,
         id: &SessionId,

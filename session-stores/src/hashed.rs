@@ -166,6 +166,23 @@ impl<S: Store> Store for HashedIds<S> {
     async fn delete(&self, id: &SessionId, cx: &RequestContext) -> Result<(), StoreError> {
         self.inner.delete(&self.storage_id(id), cx).await
     }
+
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        expected: Option<u64>,
+        cx: &RequestContext,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .compare_and_set(&self.storage_id(id), record, expires_at, expected, cx)
+            .await
+    }
+
+    fn uses_request_context(&self) -> bool {
+        self.inner.uses_request_context()
+    }
 }
 
 impl<S: DeleteExpired> DeleteExpired for HashedIds<S> {

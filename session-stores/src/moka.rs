@@ -98,6 +98,11 @@ impl MokaStore {
 }
 
 impl Store for MokaStore {
+    /// Never reads the request, so the adapters do not copy it.
+    fn uses_request_context(&self) -> bool {
+        false
+    }
+
     async fn get(
         &self,
         id: &SessionId,

@@ -22,6 +22,12 @@ struct Queries {
     set: Arc<str>,
     delete: Arc<str>,
     delete_expired: Arc<str>,
+    /// Compare-and-set on `_version` of a live row.
+    update_if_version: Arc<str>,
+    /// Removes the row of an id if it has expired (before an insert).
+    delete_if_expired: Arc<str>,
+    /// A plain insert: fails on a duplicate id.
+    insert: Arc<str>,
 }
 
 impl Queries {
@@ -39,6 +45,14 @@ impl Queries {
             .into(),
             delete: format!("DELETE FROM {t} WHERE id = ?").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_at <= ?").into(),
+            // `JSON_EXTRACT` (MySQL 5.7, MariaDB 10.2) on the text column.
+            update_if_version: format!(
+                "UPDATE {t} SET record = ?, expires_at = ? \
+                 WHERE id = ? AND expires_at > ? AND JSON_EXTRACT(record, '$._version') = ?"
+            )
+            .into(),
+            delete_if_expired: format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?").into(),
+            insert: format!("INSERT INTO {t} (id, record, expires_at) VALUES (?, ?, ?)").into(),
         }
     }
 }
@@ -179,6 +193,11 @@ impl MySqlStore {
 }
 
 impl Store for MySqlStore {
+    /// Never reads the request, so the adapters do not copy it.
+    fn uses_request_context(&self) -> bool {
+        false
+    }
+
     async fn get(
         &self,
         id: &SessionId,
@@ -220,6 +239,59 @@ impl Store for MySqlStore {
             .await
             .map_err(backend(BACKEND))?;
         Ok(())
+    }
+
+    /// With a version: one `UPDATE` guarded by the stored `_version`,
+    /// atomic under InnoDB's row lock. Without: the id's expired row, if
+    /// any, is deleted, then a plain `INSERT` fails on a live row's
+    /// primary key (a conflict). Two statements, no transaction: whatever
+    /// another request does between them, at most one insert succeeds.
+    /// (A single `INSERT … ON DUPLICATE KEY UPDATE` cannot tell "kept the
+    /// live row" from "replaced the expired one" through the affected-rows
+    /// count when the client asks for found rows, as sqlx does.)
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        expected: Option<u64>,
+        _: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let json = record_json(BACKEND, &record)?;
+        let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+        if let Some(version) = expected {
+            let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.update_if_version)))
+                .bind(json)
+                .bind(to_ms_i64(expires_at))
+                .bind(id.as_str())
+                .bind(now)
+                .bind(version)
+                .execute(&self.pool)
+                .await
+                .map_err(backend(BACKEND))?;
+            return if done.rows_affected() == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict)
+            };
+        }
+        sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.delete_if_expired)))
+            .bind(id.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        let inserted = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.insert)))
+            .bind(id.as_str())
+            .bind(json)
+            .bind(to_ms_i64(expires_at))
+            .execute(&self.pool)
+            .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict),
+            Err(e) => Err(backend(BACKEND)(e)),
+        }
     }
 }
 

@@ -231,6 +231,11 @@ impl PostgresStore {
 }
 
 impl Store for PostgresStore {
+    /// Never reads the request, so the adapters do not copy it.
+    fn uses_request_context(&self) -> bool {
+        false
+    }
+
     async fn get(
         &self,
         id: &SessionId,

@@ -195,6 +195,11 @@ impl RedisStore {
 }
 
 impl Store for RedisStore {
+    /// Never reads the request, so the adapters do not copy it.
+    fn uses_request_context(&self) -> bool {
+        false
+    }
+
     async fn get(
         &self,
         id: &SessionId,

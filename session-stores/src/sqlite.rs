@@ -25,6 +25,10 @@ struct Queries {
     set: Arc<str>,
     delete: Arc<str>,
     delete_expired: Arc<str>,
+    /// Compare-and-set on `_version` of a live row.
+    update_if_version: Arc<str>,
+    /// Insert unless a live row exists.
+    insert_if_absent: Arc<str>,
 }
 
 impl Queries {
@@ -40,6 +44,17 @@ impl Queries {
             .into(),
             delete: format!("DELETE FROM {t} WHERE id = ?1").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_at <= ?1").into(),
+            update_if_version: format!(
+                "UPDATE {t} SET record = ?2, expires_at = ?3 \
+                 WHERE id = ?1 AND expires_at > ?4 AND json_extract(record, '$._version') = ?5"
+            )
+            .into(),
+            insert_if_absent: format!(
+                "INSERT INTO {t} (id, record, expires_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at \
+                 WHERE {t}.expires_at <= ?4"
+            )
+            .into(),
         }
     }
 }
@@ -205,6 +220,11 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    /// Never reads the request, so the adapters do not copy it.
+    fn uses_request_context(&self) -> bool {
+        false
+    }
+
     async fn get(
         &self,
         id: &SessionId,
@@ -246,6 +266,47 @@ impl Store for SqliteStore {
             .await
             .map_err(backend(BACKEND))?;
         Ok(())
+    }
+
+    /// One statement, atomic under SQLite's write lock: an `UPDATE`
+    /// guarded by the stored `_version` (read with `json_extract`), or an
+    /// insert that only replaces an expired row.
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        expected: Option<u64>,
+        _: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let json = record_json(BACKEND, &record)?;
+        let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+        let query = match expected {
+            Some(version) => {
+                // SQLite integers are i64: a larger version was not written
+                // by an engine, so it cannot be the one stored.
+                let Ok(version) = i64::try_from(version) else {
+                    return Err(StoreError::Conflict);
+                };
+                sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.update_if_version)))
+                    .bind(id.as_str())
+                    .bind(json)
+                    .bind(to_ms_i64(expires_at))
+                    .bind(now)
+                    .bind(version)
+            }
+            None => sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.insert_if_absent)))
+                .bind(id.as_str())
+                .bind(json)
+                .bind(to_ms_i64(expires_at))
+                .bind(now),
+        };
+        let done = query.execute(&self.pool).await.map_err(backend(BACKEND))?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
     }
 }
 

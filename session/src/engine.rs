@@ -957,7 +957,8 @@ impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
     /// commit fails with [`StoreError::Conflict`](crate::StoreError::Conflict)
     /// (the axum adapter answers 409) and the request can be retried.
     /// Default off: the last write wins. The store must implement
-    /// [`Store::compare_and_set`] (`MemoryStore` does).
+    /// [`Store::compare_and_set`]: `MemoryStore` does, and so do the SQLite,
+    /// PostgreSQL, MySQL and Redis stores of `sealed-session-stores`.
     pub fn with_optimistic_concurrency(mut self, on: bool) -> Self {
         self.optimistic = on;
         self

@@ -674,11 +674,97 @@ pub async fn assert_recovers<S: Store>(store: &S, within: Duration) {
     round_trip(store).await;
 }
 
-/// For stores that implement [`Store::compare_and_set`]: with optimistic
-/// concurrency, of twenty requests that loaded the same version only one
-/// write wins, the others get [`StoreError::Conflict`]; retrying them all
-/// loses no update; a record written behind the engine's back is a conflict.
+/// [`Store::compare_and_set`] as its docs say: `None` writes only where no
+/// live record is (an expired one is replaced), `Some(v)` only over a live
+/// record whose `_version` is `v`; anything else is a conflict and leaves
+/// the stored record alone.
+///
+/// # Panics
+///
+/// When the store breaks the contract.
+pub async fn compare_and_set_contract<S: Store>(store: &S) {
+    async fn cas<S: Store>(
+        store: &S,
+        id: &SessionId,
+        value: Value,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        store
+            .compare_and_set(id, record(value), in_an_hour(), expected, &cx())
+            .await
+    }
+    async fn version<S: Store>(store: &S, id: &SessionId) -> Option<Value> {
+        let stored = store.get(id, &cx()).await.expect("cas: get");
+        stored.and_then(|r| r.get("_version").cloned())
+    }
+    fn conflict(result: Result<(), StoreError>, what: &str) {
+        assert!(
+            matches!(result, Err(StoreError::Conflict)),
+            "cas: {what}: {result:?}"
+        );
+    }
+
+    let id = SessionId::generate();
+    cas(store, &id, json!({"_version": 1}), None)
+        .await
+        .expect("cas: insert where nothing is");
+    conflict(
+        cas(store, &id, json!({"_version": 1}), None).await,
+        "insert over a live record",
+    );
+    conflict(
+        cas(store, &id, json!({"_version": 8}), Some(7)).await,
+        "update from another version",
+    );
+    assert_eq!(
+        version(store, &id).await,
+        Some(json!(1)),
+        "cas: a conflict wrote"
+    );
+    cas(store, &id, json!({"_version": 2}), Some(1))
+        .await
+        .expect("cas: update from the stored version");
+    assert_eq!(version(store, &id).await, Some(json!(2)));
+    conflict(
+        cas(store, &id, json!({"_version": 2}), Some(1)).await,
+        "update from the version before",
+    );
+    conflict(
+        cas(
+            store,
+            &SessionId::generate(),
+            json!({"_version": 1}),
+            Some(0),
+        )
+        .await,
+        "update where nothing is",
+    );
+
+    // An expired record is no record: an insert replaces it, an update
+    // from its version is a conflict.
+    let expired = SessionId::generate();
+    let past = SystemTime::now() - Duration::from_secs(5);
+    store
+        .set(&expired, record(json!({"_version": 5})), past, &cx())
+        .await
+        .expect("cas: set expired");
+    conflict(
+        cas(store, &expired, json!({"_version": 6}), Some(5)).await,
+        "update of an expired record",
+    );
+    cas(store, &expired, json!({"_version": 1}), None)
+        .await
+        .expect("cas: insert over an expired record");
+    assert_eq!(version(store, &expired).await, Some(json!(1)));
+}
+
+/// For stores that implement [`Store::compare_and_set`]: the contract
+/// itself, then, with optimistic concurrency, of twenty requests that
+/// loaded the same version only one write wins, the others get
+/// [`StoreError::Conflict`]; retrying them all loses no update; a record
+/// written behind the engine's back is a conflict.
 pub async fn optimistic_concurrency<S: Store>(store: Arc<S>) {
+    compare_and_set_contract(&*store).await;
     let engine = SessionEngine::builder()
         .with_store(Arc::clone(&store))
         .with_optimistic_concurrency(true)

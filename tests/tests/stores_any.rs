@@ -1,6 +1,7 @@
 //! `store_from_url`, as the demo's `SESSION_STORE` uses it, for every
 //! kind of store.
 
+use sealed_session::Store as _;
 use sealed_session_stores::{Error, store_from_url};
 use sealed_session_tests::conformance;
 use sealed_session_tests::services::{
@@ -26,6 +27,17 @@ async fn local_specs_open_working_stores() {
             .unwrap_or_else(|e| panic!("{spec}: {e}"));
         assert_eq!(store.kind(), kind, "{spec}");
         conformance::round_trip(&store).await;
+        // None reads the request, so the adapters never copy it for them.
+        assert!(!store.uses_request_context(), "{spec}");
+    }
+}
+
+/// `AnyStore` passes compare-and-set through to the stores that have it.
+#[tokio::test]
+async fn any_store_forwards_compare_and_set() {
+    for spec in ["memory", "sqlite::memory:"] {
+        let store = std::sync::Arc::new(store_from_url(spec).await.unwrap());
+        conformance::optimistic_concurrency(store).await;
     }
 }
 
@@ -39,6 +51,8 @@ async fn service_specs_open_working_stores() {
             .await
             .unwrap_or_else(|e| panic!("{var}: {e}"));
         conformance::round_trip(&store).await;
+        assert!(!store.uses_request_context(), "{var}");
+        conformance::compare_and_set_contract(&store).await;
     }
 }
 

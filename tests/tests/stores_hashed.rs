@@ -15,7 +15,10 @@ const KEY: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
 async fn hashed_memory_conforms() {
     let store = Arc::new(HashedIds::new(MemoryStore::new(), &KEY).unwrap());
     conformance::run(Arc::clone(&store)).await;
+    // Compare-and-set passes through, under the hashed id.
+    conformance::optimistic_concurrency(Arc::clone(&store)).await;
     conformance::expired_records_are_not_returned(&*store).await;
+    assert!(!store.uses_request_context());
 }
 
 #[tokio::test]

@@ -45,6 +45,7 @@ async fn mysql_conforms() {
     let (store, drop) = fresh_store(pool.clone()).await;
     let store = Arc::new(store);
     conformance::run(Arc::clone(&store)).await;
+    conformance::optimistic_concurrency(Arc::clone(&store)).await;
     conformance::expired_records_are_not_returned(&*store).await;
     cleanup(&pool, drop).await;
 }

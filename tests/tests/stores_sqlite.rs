@@ -14,6 +14,7 @@ use serde_json::json;
 async fn sqlite_in_memory_conforms() {
     let store = Arc::new(SqliteStore::in_memory().await.unwrap());
     conformance::run(Arc::clone(&store)).await;
+    conformance::optimistic_concurrency(Arc::clone(&store)).await;
     conformance::expired_records_are_not_returned(&*store).await;
 }
 
@@ -23,6 +24,9 @@ async fn sqlite_file_conforms_and_persists() {
     let path = dir.path().join("sessions.db");
     let store = Arc::new(SqliteStore::open(&path).await.unwrap());
     conformance::run(Arc::clone(&store)).await;
+    // Several connections in WAL mode: the guarded statements still
+    // serialise on SQLite's write lock.
+    conformance::optimistic_concurrency(Arc::clone(&store)).await;
 
     let id = SessionId::generate();
     let cx = RequestContext::default();
