@@ -93,6 +93,30 @@ impl<C, B> CachingStore<C, B> {
     }
 }
 
+impl<C: Store, B: Store> CachingStore<C, B> {
+    /// Puts the record the backend now holds in the cache (or drops the
+    /// cached copy when it would already be stale).
+    async fn refresh(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        cx: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let until = self.cache_until(expires_at);
+        if until > SystemTime::now() {
+            if let Err(error) = self.cache.set(id, record, until, cx).await {
+                // A stale copy must not outlive a failed refresh.
+                self.cache.delete(id, cx).await?;
+                tracing::warn!(%error, session = %id, "could not cache a session");
+            }
+        } else {
+            self.cache.delete(id, cx).await?;
+        }
+        Ok(())
+    }
+}
+
 impl<C: Store, B: Store> Store for CachingStore<C, B> {
     /// Whether either tier reads the request.
     fn uses_request_context(&self) -> bool {
@@ -143,17 +167,29 @@ impl<C: Store, B: Store> Store for CachingStore<C, B> {
             let _ = self.cache.delete(id, cx).await;
             return Err(error);
         }
-        let until = self.cache_until(expires_at);
-        if until > SystemTime::now() {
-            if let Err(error) = self.cache.set(id, record, until, cx).await {
-                // A stale copy must not outlive a failed refresh.
-                self.cache.delete(id, cx).await?;
-                tracing::warn!(%error, session = %id, "could not cache a session");
-            }
-        } else {
-            self.cache.delete(id, cx).await?;
+        self.refresh(id, record, expires_at, cx).await
+    }
+
+    /// Checked by the backend, which holds the truth; the cache follows.
+    /// A conflict means another request or server wrote the record, so
+    /// the cached copy is dropped and the retry reads the backend.
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        expected: Option<u64>,
+        cx: &RequestContext,
+    ) -> Result<(), StoreError> {
+        if let Err(error) = self
+            .backend
+            .compare_and_set(id, Arc::clone(&record), expires_at, expected, cx)
+            .await
+        {
+            let _ = self.cache.delete(id, cx).await;
+            return Err(error);
         }
-        Ok(())
+        self.refresh(id, record, expires_at, cx).await
     }
 
     async fn delete(&self, id: &SessionId, cx: &RequestContext) -> Result<(), StoreError> {

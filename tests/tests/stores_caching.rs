@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
-use sealed_session::{MemoryStore, RequestContext, SessionEngine, SessionId, SessionMap, Store};
+use sealed_session::{
+    MemoryStore, RequestContext, SessionEngine, SessionId, SessionMap, Store, StoreError,
+};
 use sealed_session_stores::drivers::sqlx;
 use sealed_session_stores::{CachingStore, MokaStore, SqliteStore};
 use sealed_session_tests::conformance::{self, cookie, in_an_hour, record, sid};
@@ -19,7 +21,51 @@ fn cx() -> RequestContext {
 async fn memory_over_memory_conforms() {
     let store = Arc::new(CachingStore::new(MemoryStore::new(), MemoryStore::new()));
     conformance::run(Arc::clone(&store)).await;
+    conformance::optimistic_concurrency(Arc::clone(&store)).await;
     conformance::expired_records_are_not_returned(&*store).await;
+}
+
+/// Two servers, each with its own cache over one backend: a write from a
+/// stale cached copy is a conflict, which drops the copy, and the retry
+/// reads the backend and succeeds.
+#[tokio::test]
+async fn a_write_from_a_stale_cached_copy_is_a_conflict_then_the_retry_wins() {
+    let backend = Arc::new(MemoryStore::new());
+    let a = CachingStore::new(MemoryStore::new(), Arc::clone(&backend));
+    let b = CachingStore::new(MemoryStore::new(), Arc::clone(&backend));
+    let cx = RequestContext::default();
+    let id = SessionId::generate();
+    let v = |n: u64| record(json!({"_version": n, "_expires": conformance::ms(in_an_hour())}));
+
+    a.compare_and_set(&id, v(1), in_an_hour(), None, &cx)
+        .await
+        .unwrap();
+    assert!(
+        b.get(&id, &cx).await.unwrap().is_some(),
+        "b caches version 1"
+    );
+    a.compare_and_set(&id, v(2), in_an_hour(), Some(1), &cx)
+        .await
+        .unwrap();
+
+    let stale = b.get(&id, &cx).await.unwrap().unwrap();
+    assert_eq!(stale["_version"], 1, "b's cache is stale");
+    let err = b
+        .compare_and_set(&id, v(2), in_an_hour(), Some(1), &cx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err}");
+    let fresh = b.get(&id, &cx).await.unwrap().unwrap();
+    assert_eq!(fresh["_version"], 2, "the conflict dropped b's stale copy");
+    b.compare_and_set(&id, v(3), in_an_hour(), Some(2), &cx)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.get(&id, &cx).await.unwrap().unwrap()["_version"],
+        2,
+        "a's own copy"
+    );
+    assert_eq!(backend.get(&id, &cx).await.unwrap().unwrap()["_version"], 3);
 }
 
 #[tokio::test]
@@ -27,6 +73,7 @@ async fn moka_over_sqlite_conforms() {
     let backend = SqliteStore::in_memory().await.unwrap();
     let store = Arc::new(CachingStore::new(MokaStore::new(1000), backend));
     conformance::run(Arc::clone(&store)).await;
+    conformance::optimistic_concurrency(Arc::clone(&store)).await;
     conformance::expired_records_are_not_returned(&*store).await;
 }
 
