@@ -8,7 +8,9 @@ use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::error::Error;
-use crate::sql::{DEFAULT_TABLE, backend, check_identifier, parse_record, record_json};
+use crate::sql::{
+    DEFAULT_TABLE, backend, check_identifier, one_row_or_conflict, parse_record, record_json,
+};
 use crate::sweep::DeleteExpired;
 use crate::time::{now_ms, to_ms_i64};
 
@@ -269,11 +271,7 @@ impl Store for MySqlStore {
                 .execute(&self.pool)
                 .await
                 .map_err(backend(BACKEND))?;
-            return if done.rows_affected() == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict)
-            };
+            return one_row_or_conflict(done.rows_affected());
         }
         sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.delete_if_expired)))
             .bind(id.as_str())

@@ -23,6 +23,16 @@ pub(crate) fn check_identifier(name: &str) -> Result<(), Error> {
     }
 }
 
+/// The outcome of a guarded write (`compare_and_set`): it wrote its one
+/// row, or the guard refused and it is a conflict.
+pub(crate) fn one_row_or_conflict(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict)
+    }
+}
+
 /// Wraps a driver error, naming the backend.
 pub(crate) fn backend(backend: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| StoreError::backend(backend, e)

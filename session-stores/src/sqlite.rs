@@ -12,7 +12,9 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::error::Error;
-use crate::sql::{DEFAULT_TABLE, backend, check_identifier, parse_record, record_json};
+use crate::sql::{
+    DEFAULT_TABLE, backend, check_identifier, one_row_or_conflict, parse_record, record_json,
+};
 use crate::sweep::DeleteExpired;
 use crate::time::{now_ms, to_ms_i64};
 
@@ -302,11 +304,7 @@ impl Store for SqliteStore {
                 .bind(now),
         };
         let done = query.execute(&self.pool).await.map_err(backend(BACKEND))?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict)
-        }
+        one_row_or_conflict(done.rows_affected())
     }
 }
 
