@@ -26,10 +26,10 @@ struct Queries {
     delete_expired: Arc<str>,
     /// Compare-and-set on `_version` of a live row.
     update_if_version: Arc<str>,
-    /// Removes the row of an id if it has expired (before an insert).
-    delete_if_expired: Arc<str>,
     /// A plain insert: fails on a duplicate id.
     insert: Arc<str>,
+    /// Overwrites the row of an id only if it has expired.
+    replace_if_expired: Arc<str>,
 }
 
 impl Queries {
@@ -53,8 +53,11 @@ impl Queries {
                  WHERE id = ? AND expires_at > ? AND JSON_EXTRACT(record, '$._version') = ?"
             )
             .into(),
-            delete_if_expired: format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?").into(),
             insert: format!("INSERT INTO {t} (id, record, expires_at) VALUES (?, ?, ?)").into(),
+            replace_if_expired: format!(
+                "UPDATE {t} SET record = ?, expires_at = ? WHERE id = ? AND expires_at <= ?"
+            )
+            .into(),
         }
     }
 }
@@ -244,13 +247,14 @@ impl Store for MySqlStore {
     }
 
     /// With a version: one `UPDATE` guarded by the stored `_version`,
-    /// atomic under InnoDB's row lock. Without: the id's expired row, if
-    /// any, is deleted, then a plain `INSERT` fails on a live row's
-    /// primary key (a conflict). Two statements, no transaction: whatever
-    /// another request does between them, at most one insert succeeds.
-    /// (A single `INSERT … ON DUPLICATE KEY UPDATE` cannot tell "kept the
-    /// live row" from "replaced the expired one" through the affected-rows
-    /// count when the client asks for found rows, as sqlx does.)
+    /// atomic under InnoDB's row lock. Without: a plain `INSERT` (one
+    /// statement for a new id, the usual case); when the id's row exists,
+    /// an `UPDATE` overwrites it only if it has expired, else it is a
+    /// conflict. Each statement is atomic, so whatever another request
+    /// does between them, at most one write wins. (A single
+    /// `INSERT … ON DUPLICATE KEY UPDATE` cannot tell "kept the live row"
+    /// from "replaced the expired one" through the affected-rows count when
+    /// the client asks for found rows, as sqlx does.)
     async fn compare_and_set(
         &self,
         id: &SessionId,
@@ -273,21 +277,25 @@ impl Store for MySqlStore {
                 .map_err(backend(BACKEND))?;
             return one_row_or_conflict(done.rows_affected());
         }
-        sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.delete_if_expired)))
-            .bind(id.as_str())
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(backend(BACKEND))?;
         let inserted = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.insert)))
             .bind(id.as_str())
-            .bind(json)
+            .bind(&json)
             .bind(to_ms_i64(expires_at))
             .execute(&self.pool)
             .await;
         match inserted {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.replace_if_expired)))
+                    .bind(json)
+                    .bind(to_ms_i64(expires_at))
+                    .bind(id.as_str())
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend(BACKEND))?;
+                one_row_or_conflict(done.rows_affected())
+            }
             Err(e) => Err(backend(BACKEND)(e)),
         }
     }
