@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+use sealed_session::{Record, RequestContext, SessionId, Store, StoreError, read_version};
 use sha2::{Digest, Sha256};
 
 use crate::sweep::DeleteExpired;
@@ -28,6 +28,11 @@ const STALE_TMP: Duration = Duration::from_secs(600);
 ///   directory, which is then renamed over the old one. A reader sees the
 ///   old record or the new one, never half of one. Writes are not
 ///   `fsync`ed: a power cut may lose the last writes, not corrupt them.
+/// - Writes, deletes and the removal of expired files hold an exclusive
+///   lock on one of sixteen `.lock-<hex>` files (chosen by the first digit
+///   of the file name), so [`compare_and_set`](Store::compare_and_set)
+///   reads and replaces a record atomically, also against other processes
+///   sharing the directory. Readers take no lock.
 /// - Expired files are never returned and are removed when met;
 ///   [`delete_expired`](Self::delete_expired) (or a
 ///   [`spawn_sweeper`](crate::spawn_sweeper)) removes the rest.
@@ -155,6 +160,53 @@ fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Holds the lock of the file `name` until dropped.
+///
+/// The lock is an advisory lock (`flock`, `LockFileEx`) on a lock file that
+/// is never removed: a session file itself cannot carry it, since a write
+/// renames a new file over it. Each call opens the lock file anew, because
+/// two handles of one process exclude each other only when they are
+/// different open files.
+fn lock(dir: &Path, name: &str) -> io::Result<fs::File> {
+    let stripe = name.get(..1).unwrap_or("0");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!(".lock-{stripe}")))?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// The stored record's `_version` (as [`read_version`] reads it), or
+/// `None` when there is no live record.
+fn live_version(path: &Path, now: u64) -> io::Result<Option<Option<u64>>> {
+    let Some(bytes) = read(path)? else {
+        return Ok(None);
+    };
+    let (expires, json) = parse(&bytes).ok_or_else(|| corrupt(path))?;
+    if expires <= now {
+        return Ok(None);
+    }
+    let record: Record =
+        serde_json::from_slice(json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(Some(read_version(&record)))
+}
+
+/// Removes `path` if it is still expired once its lock is held (a write
+/// may have replaced it since it was read).
+fn remove_if_expired(dir: &Path, name: &str, path: &Path) -> io::Result<bool> {
+    let _lock = lock(dir, name)?;
+    let Some(bytes) = read(path)? else {
+        return Ok(false);
+    };
+    let expired = parse(&bytes).is_some_and(|(expires, _)| expires <= now_ms());
+    if expired {
+        remove(path)?;
+    }
+    Ok(expired)
+}
+
 fn write_atomically(dir: &Path, name: &str, head: u64, json: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(".tmp-{}-{name}", SessionId::generate().as_str()));
     let result = (|| {
@@ -202,7 +254,7 @@ fn sweep(dir: &Path) -> io::Result<u64> {
             .get(..n)
             .and_then(parse)
             .is_some_and(|(expires, _)| expires <= now);
-        if expired && remove(&path).is_ok() {
+        if expired && remove_if_expired(dir, name, &path).unwrap_or(false) {
             removed += 1;
         }
     }
@@ -220,8 +272,10 @@ impl Store for FileStore {
         id: &SessionId,
         _: &RequestContext,
     ) -> Result<Option<Arc<Record>>, StoreError> {
-        let path = self.path_of(id);
+        let dir = Arc::clone(&self.dir);
+        let name = file_name(id);
         let found = blocking(move || {
+            let path = dir.join(&name);
             let Some(bytes) = read(&path)? else {
                 return Ok(None);
             };
@@ -229,7 +283,7 @@ impl Store for FileStore {
                 return Err(corrupt(&path));
             };
             if expires <= now_ms() {
-                remove(&path)?;
+                remove_if_expired(&dir, &name, &path)?;
                 return Ok(None);
             }
             Ok(Some(bytes))
@@ -259,12 +313,59 @@ impl Store for FileStore {
         let dir = Arc::clone(&self.dir);
         let name = file_name(id);
         let expires = to_ms(expires_at);
-        blocking(move || write_atomically(&dir, &name, expires, &json)).await
+        blocking(move || {
+            let _lock = lock(&dir, &name)?;
+            write_atomically(&dir, &name, expires, &json)
+        })
+        .await
     }
 
     async fn delete(&self, id: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
-        let path = self.path_of(id);
-        blocking(move || remove(&path)).await
+        let dir = Arc::clone(&self.dir);
+        let name = file_name(id);
+        blocking(move || {
+            let _lock = lock(&dir, &name)?;
+            remove(&dir.join(&name))
+        })
+        .await
+    }
+
+    /// Under the file's lock: reads the stored `_version`, then writes as
+    /// [`set`](Store::set) does if it is the one expected.
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        expected: Option<u64>,
+        _: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(&*record).map_err(|source| StoreError::Serialization {
+            backend: BACKEND,
+            source,
+        })?;
+        let dir = Arc::clone(&self.dir);
+        let name = file_name(id);
+        let expires = to_ms(expires_at);
+        let written = blocking(move || {
+            let _lock = lock(&dir, &name)?;
+            let current = live_version(&dir.join(&name), now_ms())?;
+            let matches = match (current, expected) {
+                (None, None) => true,
+                (Some(version), Some(expected)) => version == Some(expected),
+                _ => false,
+            };
+            if matches {
+                write_atomically(&dir, &name, expires, &json)?;
+            }
+            Ok(matches)
+        })
+        .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
     }
 }
 
@@ -289,6 +390,45 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         );
+    }
+
+    #[test]
+    fn only_a_file_still_expired_under_its_lock_is_removed() {
+        let dir = std::env::temp_dir().join(format!("file-expired-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let name = file_name(&SessionId::generate());
+        let path = dir.join(&name);
+        // Written anew since it was read as expired: kept.
+        write_atomically(&dir, &name, now_ms() + 60_000, b"{}").unwrap();
+        assert!(!remove_if_expired(&dir, &name, &path).unwrap());
+        assert!(path.exists());
+        write_atomically(&dir, &name, now_ms() - 1, b"{}").unwrap();
+        assert!(remove_if_expired(&dir, &name, &path).unwrap());
+        assert!(!path.exists());
+        assert!(!remove_if_expired(&dir, &name, &path).unwrap());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_live_version_is_read_under_the_same_rules_as_read_version() {
+        let dir = std::env::temp_dir().join(format!("file-version-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v.json");
+        let now = now_ms();
+        assert_eq!(live_version(&path, now).unwrap(), None);
+        for (json, version) in [
+            (&br#"{"_version":7}"#[..], Some(Some(7))),
+            (br#"{"_version":-1}"#, Some(None)),
+            (br#"{"a":1}"#, Some(None)),
+        ] {
+            write_atomically(&dir, "v.json", now + 1, json).unwrap();
+            assert_eq!(live_version(&path, now).unwrap(), version);
+        }
+        write_atomically(&dir, "v.json", now, br#"{"_version":7}"#).unwrap();
+        assert_eq!(live_version(&path, now).unwrap(), None, "expired");
+        write_atomically(&dir, "v.json", now + 1, b"[1]").unwrap();
+        assert!(live_version(&path, now).is_err());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -35,7 +35,9 @@ async fn local_specs_open_working_stores() {
 /// `AnyStore` passes compare-and-set through to the stores that have it.
 #[tokio::test]
 async fn any_store_forwards_compare_and_set() {
-    for spec in ["memory", "sqlite::memory:"] {
+    let dir = TempDir::new("any-cas");
+    let file = format!("file:{}", dir.path().display());
+    for spec in ["memory", "sqlite::memory:", &file] {
         let store = std::sync::Arc::new(store_from_url(spec).await.unwrap());
         conformance::optimistic_concurrency(store).await;
     }

@@ -16,6 +16,87 @@ async fn file_store_conforms() {
     let store = Arc::new(FileStore::open(dir.path()).await.unwrap());
     conformance::run(Arc::clone(&store)).await;
     conformance::expired_records_are_not_returned(&*store).await;
+    conformance::optimistic_concurrency(store).await;
+}
+
+/// Two stores on one directory stand for two processes: each write opens
+/// its lock file anew, so they exclude each other as processes would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn compare_and_set_is_atomic_across_store_instances() {
+    let dir = TempDir::new("file-cas");
+    let stores = [
+        Arc::new(FileStore::open(dir.path()).await.unwrap()),
+        Arc::new(FileStore::open(dir.path()).await.unwrap()),
+    ];
+    let id = SessionId::generate();
+    let cx = RequestContext::default();
+    stores[0]
+        .compare_and_set(
+            &id,
+            record(json!({"n": 0, "_version": 0})),
+            in_an_hour(),
+            None,
+            &cx,
+        )
+        .await
+        .unwrap();
+    // Each task increments until its write wins; none may be lost.
+    let mut tasks = Vec::new();
+    for task in 0..16 {
+        let (store, id) = (Arc::clone(&stores[task % 2]), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let cx = RequestContext::default();
+            let mut conflicts = 0u32;
+            loop {
+                let current = store.get(&id, &cx).await.unwrap().unwrap();
+                let version = sealed_session::read_version(&current).unwrap();
+                let n = current["n"].as_u64().unwrap();
+                let next = record(json!({"n": n + 1, "_version": version + 1}));
+                match store
+                    .compare_and_set(&id, next, in_an_hour(), Some(version), &cx)
+                    .await
+                {
+                    Ok(()) => return conflicts,
+                    Err(sealed_session::StoreError::Conflict) => conflicts += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let last = stores[1].get(&id, &cx).await.unwrap().unwrap();
+    assert_eq!(last["n"], json!(16), "an increment was lost");
+    assert_eq!(sealed_session::read_version(&last), Some(16));
+}
+
+#[tokio::test]
+async fn a_session_deleted_meanwhile_is_not_brought_back() {
+    let dir = TempDir::new("file-cas-delete");
+    let store = FileStore::open(dir.path()).await.unwrap();
+    let id = SessionId::generate();
+    let cx = RequestContext::default();
+    store
+        .compare_and_set(&id, record(json!({"_version": 1})), in_an_hour(), None, &cx)
+        .await
+        .unwrap();
+    store.delete(&id, &cx).await.unwrap();
+    let err = store
+        .compare_and_set(
+            &id,
+            record(json!({"_version": 2})),
+            in_an_hour(),
+            Some(1),
+            &cx,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, sealed_session::StoreError::Conflict),
+        "{err:?}"
+    );
+    assert!(store.get(&id, &cx).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -47,10 +128,19 @@ async fn files_stay_inside_the_directory_and_no_temporary_file_remains() {
         assert_eq!(path.parent(), Some(store.dir()));
         assert!(path.exists());
     }
-    let names: Vec<String> = std::fs::read_dir(store.dir())
+    let (locks, names): (Vec<String>, Vec<String>) = std::fs::read_dir(store.dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+        .partition(|n| n.starts_with(".lock-"));
+    // At most one lock file per first hex digit of a file name.
+    assert!(
+        !locks.is_empty()
+            && locks.len() <= 16
+            && locks
+                .iter()
+                .all(|n| n.len() == 7 && n.as_bytes()[6].is_ascii_hexdigit()),
+        "{locks:?}"
+    );
     assert_eq!(names.len(), 20);
     assert!(
         names.iter().all(|n| n.len() == 69 && n.ends_with(".json")),

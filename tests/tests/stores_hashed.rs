@@ -35,7 +35,9 @@ async fn hashed_file_store_conforms() {
     let inner = sealed_session_stores::FileStore::open(dir.path())
         .await
         .unwrap();
-    conformance::run(Arc::new(HashedIds::new(inner, &KEY).unwrap())).await;
+    let store = Arc::new(HashedIds::new(inner, &KEY).unwrap());
+    conformance::run(Arc::clone(&store)).await;
+    conformance::optimistic_concurrency(store).await;
 }
 
 #[tokio::test]
