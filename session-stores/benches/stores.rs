@@ -36,7 +36,8 @@ fn bench_store<S: Store>(c: &mut Criterion, rt: &Runtime, name: &str, store: S) 
     let expires = SystemTime::now() + Duration::from_secs(3600);
     let id = SessionId::generate();
     if let Err(e) = rt.block_on(store.set(&id, Arc::clone(&rec), expires, &cx)) {
-        eprintln!("{name}: skipped, the store failed: {e}");
+        let cause = std::error::Error::source(&e).map(ToString::to_string);
+        eprintln!("{name}: skipped, the store failed: {e} ({cause:?})");
         return;
     }
     let mut group = c.benchmark_group(name);

@@ -108,7 +108,7 @@ impl<C: Store, B: Store> CachingStore<C, B> {
             if let Err(error) = self.cache.set(id, record, until, cx).await {
                 // A stale copy must not outlive a failed refresh.
                 self.cache.delete(id, cx).await?;
-                tracing::warn!(%error, session = %id, "could not cache a session");
+                tracing::warn!(error = &error as &dyn std::error::Error, session = %id, "could not cache a session");
             }
         } else {
             self.cache.delete(id, cx).await?;
@@ -132,7 +132,7 @@ impl<C: Store, B: Store> Store for CachingStore<C, B> {
             Ok(Some(record)) => return Ok(Some(record)),
             Ok(None) => {}
             Err(error) => {
-                tracing::warn!(%error, session = %id, "session cache failed; reading the backend");
+                tracing::warn!(error = &error as &dyn std::error::Error, session = %id, "session cache failed; reading the backend");
             }
         }
         let Some(record) = self.backend.get(id, cx).await? else {
@@ -145,7 +145,7 @@ impl<C: Store, B: Store> Store for CachingStore<C, B> {
             if until > SystemTime::now()
                 && let Err(error) = self.cache.set(id, Arc::clone(&record), until, cx).await
             {
-                tracing::warn!(%error, session = %id, "could not cache a session");
+                tracing::warn!(error = &error as &dyn std::error::Error, session = %id, "could not cache a session");
             }
         }
         Ok(Some(record))

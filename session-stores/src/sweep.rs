@@ -99,7 +99,10 @@ where
             match store.delete_expired().await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "expired sessions removed"),
-                Err(error) => tracing::warn!(%error, "sweeping expired sessions failed"),
+                Err(error) => tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "sweeping expired sessions failed"
+                ),
             }
         }
     });

@@ -250,7 +250,11 @@ impl SessionMap {
     /// `null` (the key is removed) and logged.
     pub fn insert<V: Serialize>(&mut self, key: &str, value: V) -> bool {
         let value = serde_json::to_value(value).unwrap_or_else(|error| {
-            tracing::warn!(%error, key, "session value could not be serialised; removing the key");
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                key,
+                "session value could not be serialised; removing the key"
+            );
             Value::Null
         });
         self.insert_value(key, value)

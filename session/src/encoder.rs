@@ -84,7 +84,7 @@ pub struct Decoded {
 
 /// An encoder could not seal a record.
 #[derive(Debug, thiserror::Error)]
-#[error("could not seal the session record: {source}")]
+#[error("could not seal the session record")]
 pub struct EncodeError {
     #[source]
     source: Box<dyn StdError + Send + Sync>,
@@ -102,7 +102,7 @@ impl EncodeError {
 /// An encoder could not open a cookie value. The engine logs it at `debug`
 /// and starts a fresh session.
 #[derive(Debug, thiserror::Error)]
-#[error("could not open the session cookie: {source}")]
+#[error("could not open the session cookie")]
 pub struct DecodeError {
     #[source]
     source: Box<dyn StdError + Send + Sync>,

@@ -391,7 +391,11 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                     })
                 }
                 Err(error) => {
-                    tracing::debug!(outcome = "tampered", %error, "session cookie rejected; starting a fresh session");
+                    tracing::debug!(
+                        outcome = "tampered",
+                        error = &error as &dyn std::error::Error,
+                        "session cookie rejected; starting a fresh session"
+                    );
                     Ok(fresh())
                 }
             },
@@ -411,7 +415,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                     Some(record) if !is_live(&record, now, config.expiry) => {
                         tracing::debug!(outcome = "expired", session = %id, "stored session expired; starting a fresh session");
                         if let Err(error) = store.delete(&id, cx).await {
-                            tracing::warn!(%error, session = %id, "could not delete an expired session");
+                            tracing::warn!(error = &error as &dyn std::error::Error, session = %id, "could not delete an expired session");
                         }
                         Ok(fresh())
                     }
@@ -721,7 +725,11 @@ impl<T: SessionData> Session<T> {
         let data = match T::from_record(&record) {
             Ok(data) => data,
             Err(error) => {
-                tracing::debug!(%error, outcome = "mismatch", "session record does not fit the session type; starting a fresh session");
+                tracing::debug!(
+                    error = &error as &dyn std::error::Error,
+                    outcome = "mismatch",
+                    "session record does not fit the session type; starting a fresh session"
+                );
                 if config.store_mode {
                     meta.id = Some(SessionId::generate());
                 }

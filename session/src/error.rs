@@ -56,6 +56,25 @@ pub enum BuildError {
 ///
 /// Adapters answer 500 and log it; handlers that extract the session as a
 /// `Result` can map it themselves.
+///
+/// Each error's message describes its own layer; the cause (the driver's
+/// error, the iron failure) is its [`source`](std::error::Error::source),
+/// never repeated in the message, so a chain printer shows each cause
+/// once. Print the chain, not just the message: `anyhow`'s `{:#}`, a
+/// `tracing` field recorded as `&dyn Error` (as the adapters log it), or
+/// a loop over `source()`.
+///
+/// ```
+/// use std::error::Error as _;
+/// use sealed_session::{Error, StoreError};
+///
+/// let error = Error::from(StoreError::backend("redis", std::io::Error::other("refused")));
+/// assert_eq!(
+///     error.to_string(),
+///     "session store `redis` failed; check that it is running and reachable"
+/// );
+/// assert_eq!(error.source().unwrap().to_string(), "refused");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -67,7 +86,7 @@ pub enum Error {
     Encode(#[from] EncodeError),
     /// The session data could not be turned into a record (a map with
     /// non-string keys, say).
-    #[error("the session data could not be serialised to JSON: {0}")]
+    #[error("the session data could not be serialised to JSON")]
     Serialize(#[source] serde_json::Error),
     /// The sealed session does not fit in a cookie (stateless mode, with
     /// [`CookieSizePolicy::Error`](crate::CookieSizePolicy::Error)).

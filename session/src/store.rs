@@ -139,7 +139,7 @@ pub trait Store: Send + Sync + 'static {
 #[non_exhaustive]
 pub enum StoreError {
     /// The backend could not be reached or refused the operation.
-    #[error("session store `{backend}` failed: {source}; check that it is running and reachable")]
+    #[error("session store `{backend}` failed; check that it is running and reachable")]
     Backend {
         /// Which backend (`"redis"`, `"postgres"`, …).
         backend: &'static str,
@@ -148,7 +148,7 @@ pub enum StoreError {
         source: Box<dyn StdError + Send + Sync>,
     },
     /// A stored record could not be read or written as JSON.
-    #[error("session store `{backend}` holds a record that is not a JSON object: {source}")]
+    #[error("session store `{backend}` holds a record that is not a JSON object")]
     Serialization {
         /// Which backend.
         backend: &'static str,

@@ -146,3 +146,75 @@ async fn adapter_loads_and_commits_in_spans() {
         "{logs}"
     );
 }
+
+/// A store failure is logged with its cause, and the cause once: the
+/// errors keep causes in `source()` (which the subscriber prints as
+/// `error.sources`), not in their own messages as well.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn a_store_failure_is_logged_with_its_cause_once() {
+    use std::sync::Arc as StdArc;
+    use std::time::SystemTime;
+
+    use axum::body::Body;
+    use axum::routing::get;
+    use sealed_session::adapters::axum::SessionLayer;
+    use sealed_session::{
+        Record, RequestContext, Session, SessionId, SessionMap, Store, StoreError,
+    };
+    use tower::ServiceExt as _;
+
+    struct OnFire;
+    fn on_fire() -> StoreError {
+        StoreError::backend("test", std::io::Error::other("disk on fire"))
+    }
+    impl Store for OnFire {
+        async fn get(
+            &self,
+            _: &SessionId,
+            _: &RequestContext,
+        ) -> Result<Option<StdArc<Record>>, StoreError> {
+            Err(on_fire())
+        }
+        async fn set(
+            &self,
+            _: &SessionId,
+            _: StdArc<Record>,
+            _: SystemTime,
+            _: &RequestContext,
+        ) -> Result<(), StoreError> {
+            Err(on_fire())
+        }
+        async fn delete(&self, _: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
+            Err(on_fire())
+        }
+    }
+
+    let (capture, _guard) = capture_logs();
+    let engine = SessionEngine::builder().with_store(OnFire).build().unwrap();
+    let router = axum::Router::new()
+        .route("/", get(|_: Session<SessionMap>| async { "ok" }))
+        .layer(SessionLayer::new(engine));
+    let cookie = format!("sid={}", SessionId::generate().as_str());
+    let response = router
+        .oneshot(
+            http::Request::get("/")
+                .header(http::header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+
+    let logs = capture.text();
+    let line = logs
+        .lines()
+        .find(|line| line.contains("the store failed while loading"))
+        .unwrap_or_else(|| panic!("no load failure logged:\n{logs}"));
+    assert!(
+        line.contains("session store `test` failed") && line.contains("error.sources"),
+        "{line}"
+    );
+    assert_eq!(line.matches("disk on fire").count(), 1, "{line}");
+}

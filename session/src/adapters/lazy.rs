@@ -124,10 +124,16 @@ impl Slot {
         let entry = match self.cell.get() {
             Some(entry) => entry,
             None => {
-                let entry = self.load::<T>(cookie_headers, context).await.map_err(|error| {
-                    tracing::error!(%error, "session unavailable: the store failed while loading");
-                    LoadError::Load(error)
-                })?;
+                let entry = self
+                    .load::<T>(cookie_headers, context)
+                    .await
+                    .map_err(|error| {
+                        tracing::error!(
+                            error = &error as &dyn std::error::Error,
+                            "session unavailable: the store failed while loading"
+                        );
+                        LoadError::Load(error)
+                    })?;
                 // Loading only reads, so when two tasks of one request
                 // loaded at once (a handler that shares the request's
                 // extensions), the first to finish wins and the other's
@@ -233,9 +239,15 @@ fn context_or_empty(cx: Option<&RequestContext>) -> &RequestContext {
 fn commit_failed(error: &Error) -> CommitFailed {
     let conflict = error.is_conflict();
     if conflict {
-        tracing::debug!(%error, "session write lost a race");
+        tracing::debug!(
+            error = error as &dyn std::error::Error,
+            "session write lost a race"
+        );
     } else {
-        tracing::error!(%error, "could not save the session");
+        tracing::error!(
+            error = error as &dyn std::error::Error,
+            "could not save the session"
+        );
     }
     CommitFailed { conflict }
 }

@@ -275,7 +275,7 @@ pub enum SessionRejection {
         wanted: &'static str,
     },
     /// The store failed while loading.
-    #[error("the session could not be loaded: {0}")]
+    #[error("the session could not be loaded")]
     Load(#[source] Error),
 }
 

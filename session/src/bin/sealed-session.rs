@@ -98,7 +98,7 @@ fn keyring(secret_file: Option<&str>) -> Result<Keyring, String> {
                 |_| "no secret: set SESSION_SECRET (or SESSION_SECRETS), or pass --secret-file",
             )?,
     };
-    Keyring::parse(&spec).map_err(|e| e.to_string())
+    Keyring::parse(&spec).map_err(|e| chain(&e))
 }
 
 fn input(arg: Option<String>) -> Result<String, String> {
@@ -127,9 +127,7 @@ fn run(args: Vec<String>) -> Result<String, String> {
 
 fn unseal(cookie: &str, ring: &Keyring) -> Result<String, String> {
     let value = cookie_value(cookie);
-    let decoded = IronEncoder
-        .decode(&value, ring)
-        .map_err(|e| e.to_string())?;
+    let decoded = IronEncoder.decode(&value, ring).map_err(|e| chain(&e))?;
     let mut out = serde_json::to_string_pretty(&decoded.record).map_err(|e| e.to_string())?;
     match decoded
         .record
@@ -172,7 +170,7 @@ fn seal(json: &str, ring: &Keyring, max_age: u64) -> Result<String, String> {
         let ms = u64::try_from(expires.as_millis()).unwrap_or(u64::MAX);
         record.insert(EXPIRES_KEY.to_owned(), ms.into());
     }
-    IronEncoder.encode(&record, ring).map_err(|e| e.to_string())
+    IronEncoder.encode(&record, ring).map_err(|e| chain(&e))
 }
 
 /// The cookie's value, percent-decoded by the `cookie` crate as the engine
@@ -184,4 +182,17 @@ fn cookie_value(input: &str) -> String {
         _ => format!("sid={input}"),
     };
     cookie::Cookie::parse_encoded(pair).map_or_else(|_| input.to_owned(), |c| c.value().to_owned())
+}
+
+/// `error` and its causes on one line (`a: b: c`): the library's errors
+/// keep their causes in `source()`, not in their own message.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
