@@ -145,6 +145,13 @@ fn parse(bytes: &[u8]) -> Option<(u64, &[u8])> {
     Some((head.trim().parse().ok()?, bytes.get(newline + 1..)?))
 }
 
+fn to_json(record: &Record) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|source| StoreError::Serialization {
+        backend: BACKEND,
+        source,
+    })
+}
+
 fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
@@ -306,10 +313,7 @@ impl Store for FileStore {
         expires_at: SystemTime,
         _: &RequestContext,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(&*record).map_err(|source| StoreError::Serialization {
-            backend: BACKEND,
-            source,
-        })?;
+        let json = to_json(&record)?;
         let dir = Arc::clone(&self.dir);
         let name = file_name(id);
         let expires = to_ms(expires_at);
@@ -340,10 +344,7 @@ impl Store for FileStore {
         expected: Option<u64>,
         _: &RequestContext,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(&*record).map_err(|source| StoreError::Serialization {
-            backend: BACKEND,
-            source,
-        })?;
+        let json = to_json(&record)?;
         let dir = Arc::clone(&self.dir);
         let name = file_name(id);
         let expires = to_ms(expires_at);
