@@ -336,16 +336,7 @@ impl CookieLayer {
 
     /// Like [`find`](Self::find), in the text of each `Cookie` header (for
     /// frameworks on another `http` version).
-    #[cfg_attr(
-        not(any(
-            feature = "axum",
-            feature = "actix-web",
-            feature = "rocket",
-            feature = "poem",
-            feature = "salvo"
-        )),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(adapters), allow(dead_code))]
     pub(crate) fn find_all<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> Found<'a> {
         let mut found = Scan::new(self.max_chunks());
         for text in headers {

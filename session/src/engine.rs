@@ -102,31 +102,13 @@ pub(crate) struct Config {
     pub(crate) optimistic: bool,
     /// A store (the store, or stateless mode's overflow store) will read
     /// the request context, so adapters build it.
-    #[cfg_attr(
-        not(any(
-            feature = "axum",
-            feature = "actix-web",
-            feature = "rocket",
-            feature = "poem",
-            feature = "salvo"
-        )),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(adapters), allow(dead_code))]
     pub(crate) context: bool,
 }
 
 impl Config {
     /// Whether a store will see the request context (so adapters build it).
-    #[cfg_attr(
-        not(any(
-            feature = "axum",
-            feature = "actix-web",
-            feature = "rocket",
-            feature = "poem",
-            feature = "salvo"
-        )),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(adapters), allow(dead_code))]
     pub(crate) fn needs_context(&self) -> bool {
         self.context
     }
@@ -220,16 +202,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         Duration::from_millis(self.inner.config.max_age_ms)
     }
 
-    #[cfg_attr(
-        not(any(
-            feature = "axum",
-            feature = "actix-web",
-            feature = "rocket",
-            feature = "poem",
-            feature = "salvo"
-        )),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(adapters), allow(dead_code))]
     pub(crate) fn config(&self) -> &Config {
         &self.inner.config
     }

@@ -517,13 +517,7 @@ impl<T: SessionData> Session<T> {
 }
 
 /// What the adapters' per-request slot keeps of a session.
-#[cfg(any(
-    feature = "axum",
-    feature = "actix-web",
-    feature = "rocket",
-    feature = "poem",
-    feature = "salvo"
-))]
+#[cfg(adapters)]
 pub(crate) mod erased {
     use std::sync::{Arc, Mutex};
 

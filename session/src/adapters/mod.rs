@@ -6,13 +6,7 @@
 //! committed after the handler answered. A route that never asks costs no
 //! store call and sets no cookie.
 
-#[cfg(any(
-    feature = "axum",
-    feature = "actix-web",
-    feature = "rocket",
-    feature = "poem",
-    feature = "salvo"
-))]
+#[cfg(adapters)]
 mod lazy;
 
 #[cfg(feature = "actix-web")]
