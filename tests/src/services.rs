@@ -132,6 +132,8 @@ pub const CLOSED_PORT: u16 = 1;
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// Arguments beyond port, bind and persistence (cluster mode).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -155,9 +157,43 @@ impl RedisServer {
         let mut server = Self {
             port: free_port(),
             child: None,
+            extra: Vec::new(),
         };
         server.restart();
         Some(server)
+    }
+
+    /// Starts one in cluster mode (not yet part of a cluster), keeping its
+    /// cluster state in `dir`; `None` as for [`start`](Self::start).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    #[must_use]
+    pub fn start_cluster_node(dir: &std::path::Path) -> Option<Self> {
+        let mut server = Self::start()?;
+        server.extra = vec![
+            "--cluster-enabled".into(),
+            "yes".into(),
+            "--cluster-config-file".into(),
+            dir.join(format!("nodes-{}.conf", server.port))
+                .display()
+                .to_string(),
+            "--cluster-node-timeout".into(),
+            "1000".into(),
+            // The bus port defaults to the port + 10000, past 65535 for
+            // some ephemeral ports.
+            "--cluster-port".into(),
+            free_port().to_string(),
+        ];
+        server.restart();
+        Some(server)
+    }
+
+    /// Its port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Its URL.
@@ -184,6 +220,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -9,7 +9,9 @@ use sealed_session::{RequestContext, SessionId, Store};
 use sealed_session_stores::drivers::redis;
 use sealed_session_stores::{RedisStore, store_from_url};
 use sealed_session_tests::conformance::{self, in_an_hour, record};
-use sealed_session_tests::services::{CLOSED_PORT, REDIS_CLUSTER_URLS, service_url, unique_name};
+use sealed_session_tests::services::{
+    CLOSED_PORT, REDIS_CLUSTER_URLS, RedisServer, service_url, unique_name,
+};
 use serde_json::json;
 
 fn nodes(urls: &str) -> Vec<String> {
@@ -106,4 +108,151 @@ async fn redis_cluster_down_is_an_error_naming_the_backend() {
         .await
         .unwrap_err();
     conformance::assert_backend_error(&err, "redis-cluster");
+}
+
+/// `INFO replication` of the node on `port`, as `key:value` lines.
+async fn replication(port: u16) -> String {
+    let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+}
+
+/// Polls `check` every 100 ms until it holds, failing after `limit`.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A master of a cluster of the test's own dies; once its replica has
+/// taken over, every session is read back and written again through the
+/// same store, without reconnecting. Meanwhile operations fail with
+/// errors naming the backend, never a panic or a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_survives_a_master_failover() {
+    let dir = sealed_session_tests::services::TempDir::new("redis-failover");
+    let Some(first) = RedisServer::start_cluster_node(dir.path()) else {
+        return;
+    };
+    let mut servers = vec![first];
+    for _ in 0..5 {
+        servers.push(RedisServer::start_cluster_node(dir.path()).expect("redis-server"));
+    }
+    let created = std::process::Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(servers.iter().map(|s| format!("127.0.0.1:{}", s.port())))
+        .args(["--cluster-replicas", "1", "--cluster-yes"])
+        .output()
+        .expect("redis-cli (apt-get install redis-tools)");
+    assert!(
+        created.status.success(),
+        "cluster create failed: {}",
+        String::from_utf8_lossy(&created.stdout)
+    );
+    // Every master has its replica in sync before anything is written.
+    let ports: Vec<u16> = servers.iter().map(RedisServer::port).collect();
+    let mut masters = Vec::new();
+    for &port in &ports {
+        let info = replication(port).await;
+        if field(&info, "role") == Some("master") {
+            masters.push(port);
+        }
+    }
+    assert_eq!(masters.len(), 3, "three masters, three replicas");
+    for &port in &masters {
+        eventually("replicas online", Duration::from_secs(20), || async move {
+            let info = replication(port).await;
+            field(&info, "slave0").is_some_and(|s| s.contains("state=online"))
+        })
+        .await;
+    }
+
+    let urls: Vec<String> = masters
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}"))
+        .collect();
+    let store = RedisStore::connect_cluster(&urls).await.unwrap();
+    let cx = RequestContext::default();
+    let ids: Vec<SessionId> = (0..30).map(|_| SessionId::generate()).collect();
+    for (n, id) in ids.iter().enumerate() {
+        store
+            .set(id, record(json!({ "n": n })), in_an_hour(), &cx)
+            .await
+            .unwrap();
+    }
+
+    // The victim: a master whose replica has every write.
+    let victim = masters[0];
+    eventually(
+        "replica caught up",
+        Duration::from_secs(10),
+        || async move {
+            let info = replication(victim).await;
+            let offset = field(&info, "master_repl_offset").unwrap_or("?").to_owned();
+            field(&info, "slave0").is_some_and(|s| s.contains(&format!("offset={offset},")))
+        },
+    )
+    .await;
+    let replica = {
+        let info = replication(victim).await;
+        let slave = field(&info, "slave0").unwrap().to_owned();
+        slave
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("port="))
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap()
+    };
+    let index = ports.iter().position(|&p| p == victim).unwrap();
+    servers[index].kill();
+
+    // Until the replica takes over, some operations fail, cleanly.
+    let read_all = || {
+        let (store, ids) = (&store, &ids);
+        async move {
+            for (n, id) in ids.iter().enumerate() {
+                match store.get(id, &RequestContext::default()).await {
+                    Ok(Some(found)) => assert_eq!(found["n"], json!(n), "a session changed"),
+                    Ok(None) => panic!("a session was lost in the failover"),
+                    Err(err) => {
+                        conformance::assert_backend_error(&err, "redis-cluster");
+                        return false;
+                    }
+                }
+            }
+            true
+        }
+    };
+    eventually(
+        "every session read after the failover",
+        Duration::from_secs(60),
+        read_all,
+    )
+    .await;
+    assert_eq!(field(&replication(replica).await, "role"), Some("master"));
+    for id in &ids {
+        store
+            .set(id, record(json!({ "after": true })), in_an_hour(), &cx)
+            .await
+            .unwrap();
+        let found = store.get(id, &cx).await.unwrap().unwrap();
+        assert_eq!(found["after"], json!(true));
+    }
 }
