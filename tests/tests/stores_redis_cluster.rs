@@ -1,6 +1,7 @@
 //! The conformance suite on `RedisStore` over a Redis Cluster, the nodes
 //! named by `SESSION_TEST_REDIS_CLUSTER_URLS` (started by
-//! `scripts/redis-cluster.sh start`).
+//! `scripts/redis-cluster.sh start`); and a failover, on a cluster with
+//! replicas that the test starts itself (`redis-server`, `redis-cli`).
 
 use std::sync::Arc;
 use std::time::Duration;
