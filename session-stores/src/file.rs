@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sealed_session::{Record, RequestContext, SessionId, Store, StoreError, read_version};
+use sealed_session::{Record, RequestContext, SessionId, Store, StoreError, version_matches};
 use sha2::{Digest, Sha256};
 
 use crate::sweep::DeleteExpired;
@@ -104,6 +104,30 @@ impl FileStore {
         let dir = Arc::clone(&self.dir);
         blocking(move || sweep(&dir)).await
     }
+
+    /// Writes `record` under the file's lock if `check` (given the file's
+    /// path, with the lock held) says so; returns whether it wrote.
+    async fn write_if(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        expires_at: SystemTime,
+        check: impl FnOnce(&Path) -> io::Result<bool> + Send + 'static,
+    ) -> Result<bool, StoreError> {
+        let json = to_json(record)?;
+        let dir = Arc::clone(&self.dir);
+        let name = file_name(id);
+        let expires = to_ms(expires_at);
+        blocking(move || {
+            let _lock = lock(&dir, &name)?;
+            let write = check(&dir.join(&name))?;
+            if write {
+                write_atomically(&dir, &name, expires, &json)?;
+            }
+            Ok(write)
+        })
+        .await
+    }
 }
 
 fn file_name(id: &SessionId) -> String {
@@ -185,9 +209,8 @@ fn lock(dir: &Path, name: &str) -> io::Result<fs::File> {
     Ok(file)
 }
 
-/// The stored record's `_version` (as [`read_version`] reads it), or
-/// `None` when there is no live record.
-fn live_version(path: &Path, now: u64) -> io::Result<Option<Option<u64>>> {
+/// The record stored at `path`, if there is one and it is live at `now`.
+fn live_record(path: &Path, now: u64) -> io::Result<Option<Record>> {
     let Some(bytes) = read(path)? else {
         return Ok(None);
     };
@@ -195,9 +218,9 @@ fn live_version(path: &Path, now: u64) -> io::Result<Option<Option<u64>>> {
     if expires <= now {
         return Ok(None);
     }
-    let record: Record =
-        serde_json::from_slice(json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    Ok(Some(read_version(&record)))
+    serde_json::from_slice(json)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Removes `path` if it is still expired once its lock is held (a write
@@ -313,15 +336,8 @@ impl Store for FileStore {
         expires_at: SystemTime,
         _: &RequestContext,
     ) -> Result<(), StoreError> {
-        let json = to_json(&record)?;
-        let dir = Arc::clone(&self.dir);
-        let name = file_name(id);
-        let expires = to_ms(expires_at);
-        blocking(move || {
-            let _lock = lock(&dir, &name)?;
-            write_atomically(&dir, &name, expires, &json)
-        })
-        .await
+        self.write_if(id, &record, expires_at, |_| Ok(true)).await?;
+        Ok(())
     }
 
     async fn delete(&self, id: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
@@ -344,24 +360,12 @@ impl Store for FileStore {
         expected: Option<u64>,
         _: &RequestContext,
     ) -> Result<(), StoreError> {
-        let json = to_json(&record)?;
-        let dir = Arc::clone(&self.dir);
-        let name = file_name(id);
-        let expires = to_ms(expires_at);
-        let written = blocking(move || {
-            let _lock = lock(&dir, &name)?;
-            let current = live_version(&dir.join(&name), now_ms())?;
-            let matches = match (current, expected) {
-                (None, None) => true,
-                (Some(version), Some(expected)) => version == Some(expected),
-                _ => false,
-            };
-            if matches {
-                write_atomically(&dir, &name, expires, &json)?;
-            }
-            Ok(matches)
-        })
-        .await?;
+        let written = self
+            .write_if(id, &record, expires_at, move |path| {
+                let live = live_record(path, now_ms())?;
+                Ok(version_matches(live.as_ref(), expected))
+            })
+            .await?;
         if written {
             Ok(())
         } else {
@@ -408,6 +412,13 @@ mod tests {
         assert!(!path.exists());
         assert!(!remove_if_expired(&dir, &name, &path).unwrap());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The live record's `_version`, as `compare_and_set` compares it.
+    fn live_version(path: &Path, now: u64) -> io::Result<Option<Option<u64>>> {
+        Ok(live_record(path, now)?
+            .as_ref()
+            .map(sealed_session::read_version))
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::sql::{
     DEFAULT_TABLE, backend, check_identifier, one_row_or_conflict, parse_record, record_json,
 };
 use crate::sweep::DeleteExpired;
-use crate::time::{now_ms, to_ms_i64};
+use crate::time::{now_ms_i64, to_ms_i64};
 
 const BACKEND: &str = "mysql";
 
@@ -177,7 +177,7 @@ impl MySqlStore {
     /// [`StoreError::Backend`] when the server fails.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.delete_expired)))
-            .bind(i64::try_from(now_ms()).unwrap_or(i64::MAX))
+            .bind(now_ms_i64())
             .execute(&self.pool)
             .await
             .map_err(backend(BACKEND))?;
@@ -210,7 +210,7 @@ impl Store for MySqlStore {
     ) -> Result<Option<Arc<Record>>, StoreError> {
         let row = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.get)))
             .bind(id.as_str())
-            .bind(i64::try_from(now_ms()).unwrap_or(i64::MAX))
+            .bind(now_ms_i64())
             .fetch_optional(&self.pool)
             .await
             .map_err(backend(BACKEND))?;
@@ -264,7 +264,7 @@ impl Store for MySqlStore {
         _: &RequestContext,
     ) -> Result<(), StoreError> {
         let json = record_json(BACKEND, &record)?;
-        let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+        let now = now_ms_i64();
         if let Some(version) = expected {
             let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.update_if_version)))
                 .bind(json)

@@ -12,7 +12,7 @@ use crate::sql::{
     DEFAULT_TABLE, backend, check_identifier, one_row_or_conflict, parse_record, record_json,
 };
 use crate::sweep::DeleteExpired;
-use crate::time::{now_ms, to_ms_i64};
+use crate::time::{now_ms_i64, to_ms_i64};
 
 const BACKEND: &str = "postgres";
 /// The last millisecond of year 9999, the latest `to_timestamp` takes
@@ -212,7 +212,7 @@ impl PostgresStore {
     /// [`StoreError::Backend`] when PostgreSQL fails.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.delete_expired)))
-            .bind(i64::try_from(now_ms()).unwrap_or(MAX_MS).min(MAX_MS))
+            .bind(now_ms_i64().min(MAX_MS))
             .execute(&self.pool)
             .await
             .map_err(backend(BACKEND))?;
@@ -292,7 +292,7 @@ impl Store for PostgresStore {
         _: &RequestContext,
     ) -> Result<(), StoreError> {
         let json = record_json(BACKEND, &record)?;
-        let now = i64::try_from(now_ms()).unwrap_or(MAX_MS).min(MAX_MS);
+        let now = now_ms_i64().min(MAX_MS);
         let query = match expected {
             Some(version) => {
                 sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.update_if_version)))

@@ -19,11 +19,17 @@ pub(crate) fn to_ms_i64(t: SystemTime) -> i64 {
     i64::try_from(to_ms(t)).unwrap_or(i64::MAX)
 }
 
-/// Now, in milliseconds since the epoch.
+/// Now, as [`to_ms_i64`].
 #[cfg_attr(
-    not(any(feature = "sqlite", feature = "mysql", feature = "file")),
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(dead_code)
 )]
+pub(crate) fn now_ms_i64() -> i64 {
+    to_ms_i64(SystemTime::now())
+}
+
+/// Now, in milliseconds since the epoch.
+#[cfg_attr(not(feature = "file"), allow(dead_code))]
 pub(crate) fn now_ms() -> u64 {
     to_ms(SystemTime::now())
 }

@@ -69,6 +69,7 @@ pub use crate::id::SessionId;
 pub use crate::iron::IronError;
 pub use crate::record::{
     CREATED_KEY, EXPIRES_KEY, FLASH_KEYS_KEY, Record, STORE_ID_KEY, VERSION_KEY, read_version,
+    version_matches,
 };
 pub use crate::require::{MissingField, Required, RequiredField};
 pub use crate::secret::{Keyring, KeyringEntry, MIN_SECRET_LEN, Secret, SecretError};

@@ -60,6 +60,29 @@ pub fn read_version(record: &Record) -> Option<u64> {
     record.get(VERSION_KEY).and_then(Value::as_u64)
 }
 
+/// The compare-and-set rule of [`Store::compare_and_set`](crate::Store::compare_and_set):
+/// whether a write that loaded version `expected` (`None`: no record) may
+/// replace `stored`, the live record under the id, if there is one.
+///
+/// ```
+/// use sealed_session::{Record, version_matches};
+///
+/// let stored: Record = serde_json::from_str(r#"{"_version": 3}"#).unwrap();
+/// assert!(version_matches(Some(&stored), Some(3)));
+/// assert!(!version_matches(Some(&stored), Some(2)));
+/// assert!(!version_matches(Some(&stored), None));
+/// assert!(version_matches(None, None));
+/// assert!(!version_matches(None, Some(3)));
+/// ```
+#[must_use]
+pub fn version_matches(stored: Option<&Record>, expected: Option<u64>) -> bool {
+    match (stored, expected) {
+        (None, None) => true,
+        (Some(record), Some(expected)) => read_version(record) == Some(expected),
+        _ => false,
+    }
+}
+
 /// Reads `_created` (ms), if it is a non-negative integer.
 pub(crate) fn read_created(record: &Record) -> Option<u64> {
     record.get(CREATED_KEY).and_then(Value::as_u64)

@@ -448,16 +448,11 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         let now = SystemTime::now();
-        let current = map
+        let live = map
             .get(id)
             .filter(|(_, expires)| *expires > now)
-            .map(|(r, _)| crate::record::read_version(r));
-        let matches = match (current, expected) {
-            (None, None) => true,
-            (Some(version), Some(expected)) => version == Some(expected),
-            _ => false,
-        };
-        if !matches {
+            .map(|(r, _)| &**r);
+        if !crate::record::version_matches(live, expected) {
             return Err(StoreError::Conflict);
         }
         replace_or_insert(&mut map, id, (record, expires_at));
