@@ -185,6 +185,12 @@ impl RedisServer {
             // some ephemeral ports.
             "--cluster-port".into(),
             free_port().to_string(),
+            // A replica writes the snapshot it syncs from its master into
+            // its working directory: keep it out of the checkout.
+            "--dir".into(),
+            dir.display().to_string(),
+            "--dbfilename".into(),
+            format!("dump-{}.rdb", server.port),
         ];
         server.restart();
         Some(server)
