@@ -380,7 +380,13 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                     );
                     return Ok(fresh());
                 };
-                match store.get(&id, cx).await? {
+                // The memory store judges expiry by this load's clock
+                // reading: the engine's clock, which computed it, read once.
+                let found = match (store as &dyn Any).downcast_ref::<MemoryStore>() {
+                    Some(memory) => memory.get_at(&id, time_from_ms(now)),
+                    None => store.get(&id, cx).await?,
+                };
+                match found {
                     None => {
                         tracing::debug!(outcome = "unknown", session = %id, "unknown session id; starting a fresh session with a new id");
                         Ok(fresh())

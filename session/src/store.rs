@@ -387,12 +387,33 @@ impl MemoryStore {
         }
     }
 
+    /// [`Store::get`] at `now`: the engine passes the time it read for the
+    /// load, which spares a second clock read per request and judges expiry
+    /// by the clock that computed it. A record lives up to and including
+    /// its `expires_at`, as a session does up to its `_expires`.
+    pub(crate) fn get_at(&self, id: &SessionId, now: SystemTime) -> Option<Arc<Record>> {
+        let found = {
+            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            map.get(id).map(|(r, e)| (Arc::clone(r), *e))
+        };
+        match found {
+            Some((_, expires)) if expires < now => {
+                self.map
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(id);
+                None
+            }
+            found => found.map(|(r, _)| r),
+        }
+    }
+
     /// Removes every record past its expiry; returns how many.
     pub fn delete_expired(&self) -> usize {
         let now = SystemTime::now();
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         let before = map.len();
-        map.retain(|_, (_, expires)| *expires > now);
+        map.retain(|_, (_, expires)| *expires >= now);
         before - map.len()
     }
 }
@@ -403,20 +424,7 @@ impl Store for MemoryStore {
         id: &SessionId,
         _: &RequestContext,
     ) -> Result<Option<Arc<Record>>, StoreError> {
-        let found = {
-            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-            map.get(id).map(|(r, e)| (Arc::clone(r), *e))
-        };
-        match found {
-            Some((_, expires)) if expires <= SystemTime::now() => {
-                self.map
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(id);
-                Ok(None)
-            }
-            found => Ok(found.map(|(r, _)| r)),
-        }
+        Ok(self.get_at(id, SystemTime::now()))
     }
 
     async fn set(
@@ -450,7 +458,7 @@ impl Store for MemoryStore {
         let now = SystemTime::now();
         let live = map
             .get(id)
-            .filter(|(_, expires)| *expires > now)
+            .filter(|(_, expires)| *expires >= now)
             .map(|(r, _)| &**r);
         if !crate::record::version_matches(live, expected) {
             return Err(StoreError::Conflict);

@@ -368,6 +368,29 @@ async fn non_utf8_cookie_header_gives_a_fresh_session() {
     assert!(s.is_new());
 }
 
+/// The memory store judges expiry by the engine's clock, which set it:
+/// with a clock years behind the system's, sessions still live their day.
+#[tokio::test]
+async fn the_memory_store_expires_by_the_engines_clock() {
+    let clock = ManualClock::new(1_000_000_000_000);
+    let store = MemoryStore::new();
+    let engine = SessionEngine::builder()
+        .with_secret(Secret::new(SECRET).unwrap())
+        .with_store(store.clone())
+        .with_clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut browser = Browser::default();
+    browser.request(&engine, |s| s.set("a", 1)).await;
+    clock.advance(DAY);
+    let a = browser.request(&engine, |s| s.get::<u32>("a")).await;
+    assert_eq!(a, Some(1), "live up to its expiry by the engine's clock");
+    clock.advance(Duration::from_millis(1));
+    let a = browser.request(&engine, |s| s.get::<u32>("a")).await;
+    assert_eq!(a, None);
+    assert!(store.is_empty(), "the expired record was removed when met");
+}
+
 #[tokio::test]
 async fn records_are_hono_shaped() {
     let clock = ManualClock::new(T0);
