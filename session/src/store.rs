@@ -298,7 +298,10 @@ impl Store for NoStore {
 /// process exits. Clones share the map.
 ///
 /// Records past their expiry are not returned and are dropped on access;
-/// [`delete_expired`](Self::delete_expired) sweeps the rest.
+/// [`delete_expired`](Self::delete_expired) sweeps the rest. When an engine
+/// loads from the store, expiry is judged by the engine's clock (the one
+/// that computed it, a [`ManualClock`](crate::ManualClock) in tests), else
+/// by the system's.
 ///
 /// A session loads the record the store holds, not a copy. When an
 /// adapter commits a [`SessionMap`](crate::SessionMap) written in the
