@@ -557,9 +557,22 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                             let mut record = record.into_whole();
                             let next = expected_version.map_or(1, |v| v.saturating_add(1));
                             Arc::make_mut(&mut record).insert(VERSION_KEY.to_owned(), next.into());
-                            store
-                                .compare_and_set(&id, record, expires_at, expected_version, cx)
-                                .await?;
+                            if let Some(memory) = (store as &dyn Any).downcast_ref::<MemoryStore>()
+                            {
+                                // Live by the engine's clock, as at load.
+                                let now = time_from_ms(self.inner.config.clock.now_ms());
+                                memory.compare_and_set_at(
+                                    &id,
+                                    record,
+                                    expires_at,
+                                    expected_version,
+                                    now,
+                                )?;
+                            } else {
+                                store
+                                    .compare_and_set(&id, record, expires_at, expected_version, cx)
+                                    .await?;
+                            }
                         } else {
                             match (record, (store as &dyn Any).downcast_ref::<MemoryStore>()) {
                                 // The memory store holds the loaded record:

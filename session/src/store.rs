@@ -299,9 +299,9 @@ impl Store for NoStore {
 ///
 /// Records past their expiry are not returned and are dropped on access;
 /// [`delete_expired`](Self::delete_expired) sweeps the rest. When an engine
-/// loads from the store, expiry is judged by the engine's clock (the one
-/// that computed it, a [`ManualClock`](crate::ManualClock) in tests), else
-/// by the system's.
+/// loads from the store (or compares and sets), expiry is judged by the
+/// engine's clock (the one that computed it, a
+/// [`ManualClock`](crate::ManualClock) in tests), else by the system's.
 ///
 /// A session loads the record the store holds, not a copy. When an
 /// adapter commits a [`SessionMap`](crate::SessionMap) written in the
@@ -411,6 +411,27 @@ impl MemoryStore {
         }
     }
 
+    /// [`Store::compare_and_set`] at `now`, as [`get_at`](Self::get_at).
+    pub(crate) fn compare_and_set_at(
+        &self,
+        id: &SessionId,
+        record: Arc<Record>,
+        expires_at: SystemTime,
+        expected: Option<u64>,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let live = map
+            .get(id)
+            .filter(|(_, expires)| *expires >= now)
+            .map(|(r, _)| &**r);
+        if !crate::record::version_matches(live, expected) {
+            return Err(StoreError::Conflict);
+        }
+        replace_or_insert(&mut map, id, (record, expires_at));
+        Ok(())
+    }
+
     /// Removes every record past its expiry; returns how many.
     pub fn delete_expired(&self) -> usize {
         let now = SystemTime::now();
@@ -457,17 +478,7 @@ impl Store for MemoryStore {
         expected: Option<u64>,
         _: &RequestContext,
     ) -> Result<(), StoreError> {
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        let now = SystemTime::now();
-        let live = map
-            .get(id)
-            .filter(|(_, expires)| *expires >= now)
-            .map(|(r, _)| &**r);
-        if !crate::record::version_matches(live, expected) {
-            return Err(StoreError::Conflict);
-        }
-        replace_or_insert(&mut map, id, (record, expires_at));
-        Ok(())
+        self.compare_and_set_at(id, record, expires_at, expected, SystemTime::now())
     }
 
     fn uses_request_context(&self) -> bool {

@@ -391,6 +391,26 @@ async fn the_memory_store_expires_by_the_engines_clock() {
     assert!(store.is_empty(), "the expired record was removed when met");
 }
 
+/// The same with optimistic concurrency: the compare-and-set judges the
+/// stored record live by the engine's clock too.
+#[tokio::test]
+async fn optimistic_memory_store_writes_by_the_engines_clock() {
+    let clock = ManualClock::new(1_000_000_000_000);
+    let engine = SessionEngine::builder()
+        .with_secret(Secret::new(SECRET).unwrap())
+        .with_store(MemoryStore::new())
+        .with_optimistic_concurrency(true)
+        .with_clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut browser = Browser::default();
+    browser.request(&engine, |s| s.set("a", 1)).await;
+    clock.advance(DAY / 2);
+    browser.request(&engine, |s| s.set("a", 2)).await;
+    let a = browser.request(&engine, |s| s.get::<u32>("a")).await;
+    assert_eq!(a, Some(2), "the second write was not a conflict");
+}
+
 #[tokio::test]
 async fn records_are_hono_shaped() {
     let clock = ManualClock::new(T0);
