@@ -1,7 +1,6 @@
 //! The framework-agnostic [`SessionEngine`]: load a session from a request,
 //! commit it into `Set-Cookie` values and store writes.
 
-use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -26,7 +25,7 @@ use crate::record::{
 };
 use crate::secret::{Keyring, Secret};
 use crate::session::{Meta, Plan, Session};
-use crate::store::{DynStore, MemoryStore, NoStore, RequestContext, Store, time_from_ms};
+use crate::store::{DynStore, NoStore, RequestContext, Store, as_memory_store, time_from_ms};
 
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
@@ -380,9 +379,8 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                     );
                     return Ok(fresh());
                 };
-                // The memory store judges expiry by this load's clock
-                // reading: the engine's clock, which computed it, read once.
-                let found = match (store as &dyn Any).downcast_ref::<MemoryStore>() {
+                // A memory store judges expiry by this load's clock reading.
+                let found = match as_memory_store(store) {
                     Some(memory) => memory.get_at(&id, time_from_ms(now)),
                     None => store.get(&id, cx).await?,
                 };
@@ -449,7 +447,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
             );
             return Ok(None);
         };
-        match overflow.get(&id, cx).await? {
+        match overflow.get_at(&id, time_from_ms(now), cx).await? {
             Some(record) if is_live(&record, now, self.inner.config.expiry) => {
                 tracing::trace!(outcome = "loaded", session = %id, "session loaded from the overflow store");
                 Ok(Some(Loaded {
@@ -557,8 +555,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                             let mut record = record.into_whole();
                             let next = expected_version.map_or(1, |v| v.saturating_add(1));
                             Arc::make_mut(&mut record).insert(VERSION_KEY.to_owned(), next.into());
-                            if let Some(memory) = (store as &dyn Any).downcast_ref::<MemoryStore>()
-                            {
+                            if let Some(memory) = as_memory_store(store) {
                                 // Live by the engine's clock, as at load.
                                 let now = time_from_ms(self.inner.config.clock.now_ms());
                                 memory.compare_and_set_at(
@@ -574,7 +571,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                                     .await?;
                             }
                         } else {
-                            match (record, (store as &dyn Any).downcast_ref::<MemoryStore>()) {
+                            match (record, as_memory_store(store)) {
                                 // The memory store holds the loaded record:
                                 // the changes are made in it, without a copy
                                 // when nothing else holds it.

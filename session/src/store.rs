@@ -299,9 +299,10 @@ impl Store for NoStore {
 ///
 /// Records past their expiry are not returned and are dropped on access;
 /// [`delete_expired`](Self::delete_expired) sweeps the rest. When an engine
-/// loads from the store (or compares and sets), expiry is judged by the
-/// engine's clock (the one that computed it, a
-/// [`ManualClock`](crate::ManualClock) in tests), else by the system's.
+/// loads from the store (as its store or its overflow store) or compares
+/// and sets, expiry is judged by the engine's clock (the one that computed
+/// it, a [`ManualClock`](crate::ManualClock) in tests), else by the
+/// system's.
 ///
 /// A session loads the record the store holds, not a copy. When an
 /// adapter commits a [`SessionMap`](crate::SessionMap) written in the
@@ -597,11 +598,20 @@ impl<S: Store> Store for Arc<S> {
 /// A boxed future, for stores behind `dyn`.
 pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// `store` as a [`MemoryStore`], which the engine hands its clock reading
+/// (the clock that computed `expires_at`) and its changes in place.
+pub(crate) fn as_memory_store<S: Store>(store: &S) -> Option<&MemoryStore> {
+    (store as &dyn std::any::Any).downcast_ref()
+}
+
 /// [`Store`] made object-safe, for the overflow store of stateless mode.
 pub(crate) trait DynStore: Send + Sync {
-    fn get<'a>(
+    /// [`Store::get`], judging expiry by `now` where the store can
+    /// ([`MemoryStore::get_at`]).
+    fn get_at<'a>(
         &'a self,
         id: &'a SessionId,
+        now: SystemTime,
         cx: &'a RequestContext,
     ) -> BoxFuture<'a, Result<Option<Arc<Record>>, StoreError>>;
     fn set<'a>(
@@ -620,12 +630,16 @@ pub(crate) trait DynStore: Send + Sync {
 }
 
 impl<S: Store> DynStore for S {
-    fn get<'a>(
+    fn get_at<'a>(
         &'a self,
         id: &'a SessionId,
+        now: SystemTime,
         cx: &'a RequestContext,
     ) -> BoxFuture<'a, Result<Option<Arc<Record>>, StoreError>> {
-        Box::pin(Store::get(self, id, cx))
+        match as_memory_store(self) {
+            Some(memory) => Box::pin(std::future::ready(Ok(memory.get_at(id, now)))),
+            None => Box::pin(Store::get(self, id, cx)),
+        }
     }
     fn set<'a>(
         &'a self,

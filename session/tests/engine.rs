@@ -815,6 +815,30 @@ mod overflow_store {
         assert_eq!(user.as_deref(), Some("1"));
     }
 
+    /// The overflow store judges expiry by the engine's clock, as a store
+    /// of store mode does.
+    #[tokio::test]
+    async fn the_overflow_store_expires_by_the_engines_clock() {
+        let clock = ManualClock::new(1_000_000_000_000);
+        let store = MemoryStore::new();
+        let engine = SessionEngine::builder()
+            .with_secret(Secret::new(SECRET).unwrap())
+            .with_overflow_store(store.clone())
+            .with_clock(clock.clone())
+            .build()
+            .unwrap();
+        let mut browser = Browser::default();
+        let big = "z".repeat(10_000);
+        browser.request(&engine, |s| s.set("data", &big)).await;
+        assert_eq!(store.len(), 1);
+        clock.advance(DAY);
+        let data = browser.request(&engine, |s| s.get::<String>("data")).await;
+        assert_eq!(data.as_deref(), Some(big.as_str()));
+        clock.advance(Duration::from_millis(1));
+        let data = browser.request(&engine, |s| s.get::<String>("data")).await;
+        assert_eq!(data, None);
+    }
+
     #[tokio::test]
     async fn destroy_and_regenerate_clean_the_overflow_store() {
         let store = MemoryStore::new();
