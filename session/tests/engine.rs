@@ -373,13 +373,7 @@ async fn non_utf8_cookie_header_gives_a_fresh_session() {
 #[tokio::test]
 async fn the_memory_store_expires_by_the_engines_clock() {
     let clock = ManualClock::new(1_000_000_000_000);
-    let store = MemoryStore::new();
-    let engine = SessionEngine::builder()
-        .with_secret(Secret::new(SECRET).unwrap())
-        .with_store(store.clone())
-        .with_clock(clock.clone())
-        .build()
-        .unwrap();
+    let engine = stored(&clock);
     let mut browser = Browser::default();
     browser.request(&engine, |s| s.set("a", 1)).await;
     clock.advance(DAY);
@@ -388,7 +382,10 @@ async fn the_memory_store_expires_by_the_engines_clock() {
     clock.advance(Duration::from_millis(1));
     let a = browser.request(&engine, |s| s.get::<u32>("a")).await;
     assert_eq!(a, None);
-    assert!(store.is_empty(), "the expired record was removed when met");
+    assert!(
+        engine.store().unwrap().is_empty(),
+        "the expired record was removed when met"
+    );
 }
 
 /// The same with optimistic concurrency: the compare-and-set judges the
