@@ -6,24 +6,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use http::Method;
 
-/// How long one HTTP exchange may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// An HTTP response, reduced to what the tests look at.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: StatusCode,
-    pub body: String,
-    /// The `Set-Cookie` values, in order.
-    pub set_cookies: Vec<String>,
-}
+use crate::http1;
+pub use crate::http1::Response;
 
 impl Response {
     /// The `Set-Cookie` value for cookie `name`, if any.
@@ -72,40 +59,14 @@ pub async fn send(
     cookie: Option<&str>,
     body: &str,
 ) -> Response {
-    let exchange = async {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(path_and_query)
-            .header(header::HOST, addr.to_string())
-            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8");
-        if let Some(cookie) = cookie {
-            request = request.header(header::COOKIE, cookie);
-        }
-        let request = request.body(Full::new(Bytes::from(body.to_owned())))?;
-        let response = sender.send_request(request).await?;
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await?.to_bytes();
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Response {
-            status: parts.status,
-            body: String::from_utf8_lossy(&body).into_owned(),
-            set_cookies: parts
-                .headers
-                .get_all(header::SET_COOKIE)
-                .iter()
-                .map(|v| v.to_str().expect("ASCII Set-Cookie").to_owned())
-                .collect(),
-        })
-    };
-    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+    let content_type = Some("text/plain; charset=utf-8");
+    match http1::exchange(addr, &method, path_and_query, cookie, content_type, body).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => panic!("{method} {path_and_query} on {addr}: {error}"),
-        Err(_) => {
-            panic!("{method} {path_and_query} on {addr}: no answer within {REQUEST_TIMEOUT:?}")
-        }
+        Err(_) => panic!(
+            "{method} {path_and_query} on {addr}: no answer within {:?}",
+            http1::REQUEST_TIMEOUT
+        ),
     }
 }
 

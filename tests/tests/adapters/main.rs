@@ -18,6 +18,8 @@
 #![allow(unreachable_pub)]
 
 mod client;
+#[path = "../common/http1.rs"]
+mod http1;
 mod in_process;
 mod missing;
 mod scenarios;

@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use http::Method;
 use serde_json::Value;
+
+use crate::http1::{self, Response};
 
 /// The secret both sides seal with (at least 32 characters).
 pub const SECRET: &str = "interop-secret-shared-by-node-and-rust-0123456789";
@@ -23,9 +22,6 @@ pub const MAX_AGE_SECS: u64 = 86_400;
 
 /// How long a child gets to start listening before the test fails.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How long one HTTP exchange may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The folder of the Node side: `tests/interop`.
 pub fn interop_dir() -> PathBuf {
@@ -338,15 +334,6 @@ pub struct Server {
     pub addr: SocketAddr,
 }
 
-/// An HTTP response, reduced to what the tests look at.
-#[derive(Debug)]
-pub struct Response {
-    pub status: StatusCode,
-    pub body: String,
-    /// The `Set-Cookie` values, in order.
-    pub set_cookies: Vec<String>,
-}
-
 /// One HTTP/1.1 exchange on a fresh connection.
 ///
 /// Node's server now and then resets a fresh connection before reading the
@@ -359,7 +346,8 @@ pub async fn send(
     cookie: Option<&str>,
     body: &str,
 ) -> Response {
-    let mut result = exchange(server, &method, path_and_query, cookie, body).await;
+    let mut result =
+        http1::exchange(server.addr, &method, path_and_query, cookie, None, body).await;
     if let Ok(Err(error)) = &result
         && error.to_string().contains("connection")
     {
@@ -368,57 +356,17 @@ pub async fn send(
             server.name
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        result = exchange(server, &method, path_and_query, cookie, body).await;
+        result = http1::exchange(server.addr, &method, path_and_query, cookie, None, body).await;
     }
     match result {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => panic!("{method} {path_and_query} on {}: {error}", server.name),
         Err(_) => panic!(
-            "{method} {path_and_query} on {}: no answer within {REQUEST_TIMEOUT:?}",
-            server.name
+            "{method} {path_and_query} on {}: no answer within {:?}",
+            server.name,
+            http1::REQUEST_TIMEOUT
         ),
     }
-}
-
-type ExchangeResult =
-    Result<Result<Response, Box<dyn std::error::Error + Send + Sync>>, tokio::time::error::Elapsed>;
-
-/// [`send`]'s single attempt, bounded by [`REQUEST_TIMEOUT`].
-async fn exchange(
-    server: Server,
-    method: &Method,
-    path_and_query: &str,
-    cookie: Option<&str>,
-    body: &str,
-) -> ExchangeResult {
-    let exchange = async {
-        let stream = tokio::net::TcpStream::connect(server.addr).await?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(path_and_query)
-            .header(header::HOST, server.addr.to_string());
-        if let Some(cookie) = cookie {
-            request = request.header(header::COOKIE, cookie);
-        }
-        let request = request.body(Full::new(Bytes::from(body.to_owned())))?;
-        let response = sender.send_request(request).await?;
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await?.to_bytes();
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Response {
-            status: parts.status,
-            body: String::from_utf8_lossy(&body).into_owned(),
-            set_cookies: parts
-                .headers
-                .get_all(header::SET_COOKIE)
-                .iter()
-                .map(|v| v.to_str().expect("ASCII Set-Cookie").to_owned())
-                .collect(),
-        })
-    };
-    tokio::time::timeout(REQUEST_TIMEOUT, exchange).await
 }
 
 /// A cookie jar in front of both servers, following `Set-Cookie` like a

@@ -15,6 +15,8 @@
 #![allow(unreachable_pub)]
 
 mod harness;
+#[path = "../common/http1.rs"]
+mod http1;
 mod iron_property;
 mod rust_app;
 mod stateless;
