@@ -3,11 +3,12 @@
 // `c.session` exactly as the hono-session README shows.
 //
 // Environment:
-//   PORT                  port on 127.0.0.1 (required)
+//   PORT                  port on 127.0.0.1 (required; 0: the OS picks one)
 //   SESSION_SECRET        the secret shared with the Rust side (required)
 //   SESSION_STORE         unset: stateless iron cookies; redis://...: a store
 //                         keeping each record as JSON text under
 //   SESSION_STORE_PREFIX  + the session id (default "sess:")
+// Once it listens, it prints `listening <port>` on stdout (the port it got).
 // The process exits when its stdin closes, so it never outlives the test
 // that started it.
 import { serve } from '@hono/node-server'
@@ -16,7 +17,9 @@ import session from 'hono-session'
 
 const port = Number(process.env.PORT)
 const secret = process.env.SESSION_SECRET
-if (!port || !secret) throw new Error('PORT and SESSION_SECRET are required')
+if (!process.env.PORT || !Number.isInteger(port) || !secret) {
+  throw new Error('PORT and SESSION_SECRET are required')
+}
 
 async function redisStore (url, prefix) {
   const { createClient } = await import('redis')
@@ -82,7 +85,9 @@ const app = new Hono()
   })
   .get('/data', async c => c.text(c.session.data ?? ''))
 
-const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' })
+const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, info =>
+  console.log(`listening ${info.port}`)
+)
 process.stdin.on('end', () => {
   server.close()
   process.exit(0)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -123,15 +123,6 @@ pub fn require_redis(test: &str) -> Option<String> {
     }
 }
 
-/// A free port on 127.0.0.1 for a child to listen on: the OS picks one for
-/// a listener that is dropped at once.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
-}
-
 /// A child process that is killed when dropped, even when the test panics.
 #[derive(Debug)]
 struct ChildGuard {
@@ -185,56 +176,61 @@ pub struct NodeApp {
 
 impl NodeApp {
     /// Starts the app with `SESSION_SECRET` = [`SECRET`] and `extra_env`,
-    /// and waits until it accepts connections.
+    /// and waits until it listens (it prints its port).
     ///
     /// # Panics
     ///
     /// When it does not start within 20 s (its stderr is in the message).
     pub async fn start(node: &NodeEnv, extra_env: &[(&str, &str)]) -> Self {
-        // The port is free when picked but could be taken before Node binds
-        // it: then Node exits with EADDRINUSE and another port is tried.
-        const ATTEMPTS: usize = 3;
-        for attempt in 1..=ATTEMPTS {
-            let port = free_port();
-            let (log, log_handle) = log_file("app");
-            let mut command = node.command("app.mjs");
-            command
-                .env("PORT", port.to_string())
-                .env("SESSION_SECRET", SECRET)
-                .env_remove("SESSION_STORE")
-                .envs(extra_env.iter().copied())
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(log_handle);
-            let mut child = command.spawn().expect("cannot spawn node");
-            let stdin = child.stdin.take();
-            let mut child = ChildGuard { child, log };
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + READY_TIMEOUT;
-            loop {
-                if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                    return Self {
-                        _child: child,
-                        _stdin: stdin,
-                        addr,
-                    };
+        // Node picks the port and says which once it listens. Probing a
+        // port picked here could be fooled: another test's server could
+        // take it first, or a probe could connect to itself.
+        let (log, log_handle) = log_file("app");
+        let mut command = node.command("app.mjs");
+        command
+            .env("PORT", "0")
+            .env("SESSION_SECRET", SECRET)
+            .env_remove("SESSION_STORE")
+            .envs(extra_env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_handle);
+        let mut child = command.spawn().expect("cannot spawn node");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut child = ChildGuard { child, log };
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Read to the end, so the app never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) = line.strip_prefix("listening ") {
+                    let _ = port_tx.send(port.trim().parse::<u16>());
                 }
-                if let Ok(Some(status)) = child.child.try_wait() {
-                    let stderr = child.stderr();
-                    if stderr.contains("EADDRINUSE") && attempt < ATTEMPTS {
-                        break;
-                    }
-                    panic!("the hono-session app exited ({status}) before listening:\n{stderr}");
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "the hono-session app did not listen on {addr} within {READY_TIMEOUT:?}:\n{}",
+            }
+        });
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(port) = port_rx.try_recv() {
+                let port = port.expect("the hono-session app printed a port number");
+                return Self {
+                    _child: child,
+                    _stdin: stdin,
+                    addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                };
+            }
+            if let Ok(Some(status)) = child.child.try_wait() {
+                panic!(
+                    "the hono-session app exited ({status}) before listening:\n{}",
                     child.stderr()
                 );
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            assert!(
+                Instant::now() < deadline,
+                "the hono-session app did not listen within {READY_TIMEOUT:?}:\n{}",
+                child.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        unreachable!("the last attempt returns or panics")
     }
 
     /// The server as the tests address it.
