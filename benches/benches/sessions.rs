@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use sealed_session_benches::{
-    AxumStack, Runner, Work, actix, axum, axum_untouched_around_router, iron_ours, iron_peer,
+    AxumStack, Runner, Work, actix, axum, axum_extension_entry_around_router,
+    axum_tower_sessions_untouched_around_router, axum_untouched_around_router, iron_ours,
+    iron_peer,
 };
 
 /// Every stack, in a fixed order the summary indexes into.
@@ -34,6 +36,9 @@ fn stacks() -> Vec<Runner> {
         actix(true, Work::ReadOnly),                     // 12
         axum(AxumStack::PassThrough, Work::Untouched),   // 13
         axum_untouched_around_router(),                  // 14
+        axum_extension_entry_around_router(),            // 15
+        axum(AxumStack::TowerSessions, Work::Untouched), // 16
+        axum_tower_sessions_untouched_around_router(),   // 17
     ]
 }
 
@@ -84,7 +89,7 @@ fn summary(stacks: &mut [Runner]) {
     println!("median ns per iteration ({ROUNDS} interleaved rounds):");
     for (i, stack) in stacks.iter().enumerate() {
         println!(
-            "  {:<40} {:>10.0}",
+            "  {:<44} {:>10.0}",
             stack.name(),
             median_of(&rounds, |r| r[i])
         );
@@ -94,8 +99,11 @@ fn summary(stacks: &mut [Runner]) {
     println!("added cost over the same framework without sessions (median ns):");
     for (i, base) in [
         (13, AXUM),
+        (15, AXUM),
         (14, AXUM),
+        (17, AXUM),
         (3, AXUM),
+        (16, AXUM),
         (4, AXUM),
         (5, AXUM),
         (6, AXUM),
@@ -106,7 +114,7 @@ fn summary(stacks: &mut [Runner]) {
         (12, ACTIX),
     ] {
         println!(
-            "  {:<40} {:>10.0}",
+            "  {:<44} {:>10.0}",
             stacks[i].name(),
             median_of(&rounds, |r| r[i] - r[base])
         );

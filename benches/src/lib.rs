@@ -315,13 +315,14 @@ fn axum_request(path: &str, cookie: &HeaderValue) -> Request<Body> {
     request
 }
 
+/// The cookie the stacks without sessions get: the size of a sealed one.
+const BASELINE_COOKIE: &str = "sid=Fe26.2**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*aaaaaaaaaaaaaaaaaaaaaa*bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*cccccccccccccccccccccccccccccccccccccccccc; sx=1";
+
 /// Logs in once through the stack's `/login` and returns the cookie the
 /// browser would send back (the baseline gets a cookie of similar size).
 async fn axum_login(router: &Router, stack: AxumStack) -> HeaderValue {
     if matches!(stack, AxumStack::Baseline | AxumStack::PassThrough) {
-        return HeaderValue::from_static(
-            "sid=Fe26.2**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*aaaaaaaaaaaaaaaaaaaaaa*bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*cccccccccccccccccccccccccccccccccccccccccc; sx=1",
-        );
+        return HeaderValue::from_static(BASELINE_COOKIE);
     }
     login_cookie(router, stack).await
 }
@@ -443,6 +444,56 @@ pub fn axum_untouched_around_router() -> Runner {
         .with_state(());
     let service = SessionLayer::new(engine).layer(routes);
     let name = "axum/sealed-session/untouched-around-router";
+    let cookie = rt.block_on(login_cookie(&service, name));
+    serving(name, rt, service, Work::Untouched.path(), cookie)
+}
+
+/// The least any middleware pays to hand a handler's extractor something of
+/// its own: a layer around the router that puts one entry (an `Arc` clone)
+/// in the request's extensions and does nothing else. An untouched route
+/// under sealed-session's layer pays this and the rest of its own share.
+#[must_use]
+pub fn axum_extension_entry_around_router() -> Runner {
+    use std::sync::Arc;
+    use tower::Layer as _;
+
+    #[derive(Clone)]
+    struct Entry(#[allow(dead_code)] Arc<()>);
+
+    let rt = current_thread();
+    // The baseline's router and cookie, so that the entry is all it adds.
+    let routes = axum_router(AxumStack::Baseline).with_state(());
+    let entry = Entry(Arc::new(()));
+    let service = tower::util::MapRequestLayer::new(move |mut request: Request<Body>| {
+        request.extensions_mut().insert(entry.clone());
+        request
+    })
+    .layer(routes);
+    serving(
+        "axum/extension-entry-around-router",
+        rt,
+        service,
+        Work::Untouched.path(),
+        HeaderValue::from_static(BASELINE_COOKIE),
+    )
+}
+
+/// tower-sessions with its `MemoryStore` around the whole router, on a
+/// route that never touches the session: the peer's figure for the same
+/// line.
+#[must_use]
+pub fn axum_tower_sessions_untouched_around_router() -> Runner {
+    use tower::Layer as _;
+
+    let rt = current_thread();
+    let layer = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
+        .with_secure(false);
+    let routes = Router::new()
+        .route("/login", get(peer_tower::login))
+        .route("/plain", get(plain))
+        .with_state(());
+    let service = layer.layer(routes);
+    let name = "axum/tower-sessions/untouched-around-router";
     let cookie = rt.block_on(login_cookie(&service, name));
     serving(name, rt, service, Work::Untouched.path(), cookie)
 }
