@@ -492,3 +492,60 @@ async fn a_write_changes_the_loaded_record_itself() {
     assert_eq!(got.len(), 3);
     assert_eq!(got[1..], given[..], "written in the loaded record");
 }
+
+// The layer keeps one finished per-request slot per thread for the next
+// request (`#[tokio::test]` runs every request of a test on one thread).
+// These check that a reused slot starts empty, loads through the engine of
+// the router now serving, and never keeps a dropped router's store alive.
+
+#[tokio::test]
+async fn a_reused_slot_starts_with_a_fresh_session() {
+    let store = CountingStore::default();
+    let app = app(&store);
+    let (_, cookies, _) = send(&app, "POST", "/login", None).await;
+    let sid = sid_pair(&cookies);
+    // Read-only: the slot is released with alice's session still loaded.
+    let (status, _, body) = send(&app, "GET", "/me", Some(&sid)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+    // Same thread, no cookie: the previous request's session must not show.
+    let (status, cookies, body) = send(&app, "GET", "/me", None).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, "Unauthorised")
+    );
+    assert!(cookies.is_empty());
+}
+
+#[tokio::test]
+async fn a_reused_slot_loads_through_the_router_now_serving() {
+    let (first, second) = (CountingStore::default(), CountingStore::default());
+    let (a, b) = (app(&first), app(&second));
+    let (_, cookies, _) = send(&a, "POST", "/login", None).await;
+    let sid = sid_pair(&cookies);
+    let (status, _, body) = send(&a, "GET", "/me", Some(&sid)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+    let gets = first.gets.load(Ordering::SeqCst);
+    // The second router's store has never seen this id.
+    let (status, _, _) = send(&b, "GET", "/me", Some(&sid)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(first.gets.load(Ordering::SeqCst), gets);
+    assert_eq!(second.gets.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_dropped_router_drops_its_store_even_after_serving() {
+    let store = CountingStore::default();
+    let app = app(&store);
+    let (_, cookies, _) = send(&app, "POST", "/login", None).await;
+    let sid = sid_pair(&cookies);
+    send(&app, "GET", "/me", Some(&sid)).await;
+    send(&app, "GET", "/plain", Some(&sid)).await;
+    // The engine holds a clone of the store, and with it of `gets`.
+    assert!(Arc::strong_count(&store.gets) > 1);
+    drop(app);
+    assert_eq!(
+        Arc::strong_count(&store.gets),
+        1,
+        "the thread's spare slot kept the engine (and its store) alive"
+    );
+}

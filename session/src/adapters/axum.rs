@@ -192,7 +192,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let slot = Arc::new(Slot::new(&self.shared));
+        let slot = Slot::acquire(&self.shared);
         req.extensions_mut().insert(SlotHandle(Arc::clone(&slot)));
         ResponseFuture {
             inner: self.inner.call(req),
@@ -242,10 +242,14 @@ where
             .take()
             .expect("session ResponseFuture polled after completion");
         match slot.plan_commit(response.status().as_u16()) {
-            Ok(None) => Poll::Ready(Ok(response)),
+            Ok(None) => {
+                Slot::release(slot);
+                Poll::Ready(Ok(response))
+            }
             Ok(Some(plan)) => {
                 let mut commit: BoxFuture<'static, Response> = Box::pin(async move {
                     let result = slot.execute(plan).await;
+                    Slot::release(slot);
                     with_commit(response, result)
                 });
                 let poll = commit.as_mut().poll(cx);

@@ -6,7 +6,14 @@
 //! `Cookie` headers when a handler asks for the session, and calls
 //! [`Slot::commit`] with the response status afterwards. Nothing here
 //! knows a framework; the frameworks on `http` 0.2 pass strings.
+//!
+//! Adapters whose framework drops the request before the response is done
+//! (axum, poem) take slots with [`Slot::acquire`] and give them back with
+//! [`Slot::release`]: each thread keeps one finished slot for its next
+//! request, which saves the slot's allocation. The others keep the request,
+//! and so the slot, alive past the commit, and allocate a new one.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,8 +54,16 @@ impl SharedEngine {
 
 /// The request's session, loaded on first use, committed once.
 pub(crate) struct Slot {
-    engine: Arc<dyn ErasedEngine>,
+    /// `None` only while the slot waits in its thread's spare, so that a
+    /// spare never keeps a dropped router's engine (and store) alive.
+    engine: Option<Arc<dyn ErasedEngine>>,
     cell: OnceLock<Entry>,
+}
+
+thread_local! {
+    /// A finished slot kept for the thread's next request: an untouched
+    /// route then costs no allocation of its own.
+    static SPARE: Cell<Option<Arc<Slot>>> = const { Cell::new(None) };
 }
 
 struct Entry {
@@ -102,15 +117,46 @@ impl Slot {
     /// A slot for one request, loading from `engine`.
     pub(crate) fn new(engine: &SharedEngine) -> Self {
         Self {
-            engine: Arc::clone(&engine.0),
+            engine: Some(Arc::clone(&engine.0)),
             cell: OnceLock::new(),
         }
+    }
+
+    /// A slot for one request, loading from `engine`: the thread's spare
+    /// when [`release`](Self::release) left one, else a new one.
+    pub(crate) fn acquire(engine: &SharedEngine) -> Arc<Self> {
+        if let Some(mut slot) = SPARE.try_with(Cell::take).ok().flatten()
+            && let Some(spare) = Arc::get_mut(&mut slot)
+        {
+            spare.engine = Some(Arc::clone(&engine.0));
+            return slot;
+        }
+        Arc::new(Self::new(engine))
+    }
+
+    /// Keeps `slot` as the thread's spare once the request is done with it,
+    /// empty and without its engine; a slot still shared elsewhere (a
+    /// handler kept the request's extensions) is simply dropped.
+    pub(crate) fn release(mut slot: Arc<Self>) {
+        if let Some(done) = Arc::get_mut(&mut slot) {
+            done.engine = None;
+            done.cell = OnceLock::new();
+            // Fails only while the thread is exiting; the slot is dropped.
+            let _ = SPARE.try_with(|spare| spare.set(Some(slot)));
+        }
+    }
+
+    /// The engine; every slot outside the spare has one.
+    fn engine(&self) -> &dyn ErasedEngine {
+        self.engine
+            .as_deref()
+            .expect("a slot in use has its engine")
     }
 
     /// Whether stores see the request (so the adapter should build a
     /// [`RequestContext`]).
     fn needs_context(&self) -> bool {
-        self.engine.config().needs_context()
+        self.engine().config().needs_context()
     }
 
     /// The session, loaded from `cookie_headers` (the values of the
@@ -157,7 +203,7 @@ impl Slot {
         cookie_headers: impl IntoIterator<Item = &'h str>,
         context: impl FnOnce() -> RequestContext,
     ) -> Result<Entry, Error> {
-        let engine = &self.engine;
+        let engine = self.engine();
         let cx = self.needs_context().then(|| Box::new(context()));
         let found = engine.config().cookies.find_all(cookie_headers);
         let loaded = engine.load(found, context_or_empty(cx.as_deref())).await?;
@@ -199,7 +245,7 @@ impl Slot {
             return Ok(None);
         };
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if !self.engine.should_commit(status) {
+        if !self.engine().should_commit(status) {
             tracing::debug!(%status, "server error: session not saved");
             return Ok(None);
         }
@@ -217,7 +263,7 @@ impl Slot {
         let Some(entry) = self.cell.get() else {
             return Ok(SetCookies::default());
         };
-        self.engine
+        self.engine()
             .execute(plan, context_or_empty(entry.cx.as_deref()))
             .await
             .map_err(|error| commit_failed(&error))

@@ -122,10 +122,12 @@ impl<Ep: Endpoint> Endpoint for SessionEndpoint<Ep> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let slot = Arc::new(Slot::new(&self.shared));
+        let slot = Slot::acquire(&self.shared);
         req.extensions_mut().insert(SlotHandle(Arc::clone(&slot)));
         let mut response = self.inner.get_response(req).await;
-        match slot.commit(response.status().as_u16()).await {
+        let committed = slot.commit(response.status().as_u16()).await;
+        Slot::release(slot);
+        match committed {
             Ok(set_cookies) => set_cookies.apply_to(response.headers_mut()),
             Err(failed) => {
                 let status = StatusCode::from_u16(failed.status())
