@@ -11,6 +11,7 @@
 //! under CI (`CI` set), where a missing service is a failure: CI never
 //! skips silently.
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -143,24 +144,10 @@ impl RedisServer {
     /// # Panics
     ///
     /// Under CI when `redis-server` is missing, and when the server does
-    /// not come up within 10 s.
+    /// not come up on any of five free ports.
     #[must_use]
     pub fn start() -> Option<Self> {
-        let installed = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            return skip_or_fail("redis-server is not installed (apt-get install redis-server)");
-        }
-        let mut server = Self {
-            port: free_port(),
-            child: None,
-            extra: Vec::new(),
-        };
-        server.restart();
-        Some(server)
+        Self::start_with(|_| Vec::new())
     }
 
     /// Starts one in cluster mode (not yet part of a cluster), keeping its
@@ -171,29 +158,53 @@ impl RedisServer {
     /// As [`start`](Self::start).
     #[must_use]
     pub fn start_cluster_node(dir: &std::path::Path) -> Option<Self> {
-        let mut server = Self::start()?;
-        server.extra = vec![
-            "--cluster-enabled".into(),
-            "yes".into(),
-            "--cluster-config-file".into(),
-            dir.join(format!("nodes-{}.conf", server.port))
-                .display()
-                .to_string(),
-            "--cluster-node-timeout".into(),
-            "1000".into(),
-            // The bus port defaults to the port + 10000, past 65535 for
-            // some ephemeral ports.
-            "--cluster-port".into(),
-            free_port().to_string(),
-            // A replica writes the snapshot it syncs from its master into
-            // its working directory: keep it out of the checkout.
-            "--dir".into(),
-            dir.display().to_string(),
-            "--dbfilename".into(),
-            format!("dump-{}.rdb", server.port),
-        ];
-        server.restart();
-        Some(server)
+        Self::start_with(|port| {
+            vec![
+                "--cluster-enabled".into(),
+                "yes".into(),
+                "--cluster-config-file".into(),
+                dir.join(format!("nodes-{port}.conf")).display().to_string(),
+                "--cluster-node-timeout".into(),
+                "1000".into(),
+                // The bus port defaults to the port + 10000, past 65535 for
+                // some ephemeral ports.
+                "--cluster-port".into(),
+                free_port().to_string(),
+                // A replica writes the snapshot it syncs from its master
+                // into its working directory: keep it out of the checkout.
+                "--dir".into(),
+                dir.display().to_string(),
+                "--dbfilename".into(),
+                format!("dump-{port}.rdb"),
+            ]
+        })
+    }
+
+    /// Starts one on a free port with `extra(port)` arguments. A port is
+    /// free when picked, not when the server binds it: when another
+    /// process took it meanwhile, the server exits and the next port is
+    /// tried.
+    fn start_with(extra: impl Fn(u16) -> Vec<String>) -> Option<Self> {
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            return skip_or_fail("redis-server is not installed (apt-get install redis-server)");
+        }
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = Self {
+                port,
+                child: None,
+                extra: extra(port),
+            };
+            if server.spawn() {
+                return Some(server);
+            }
+        }
+        panic!("redis-server did not start on any of five free ports");
     }
 
     /// Its port.
@@ -208,7 +219,7 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills it (as a crash would) and waits until the port is closed.
+    /// Kills it (as a crash would) and waits until the process is gone.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -220,10 +231,22 @@ impl RedisServer {
     ///
     /// # Panics
     ///
-    /// When it does not come up within 10 s.
+    /// When it does not come up within 10 s, or another process took the
+    /// port while it was down.
     pub fn restart(&mut self) {
         self.kill();
-        let child = Command::new("redis-server")
+        assert!(
+            self.spawn(),
+            "redis-server could not start again on port {}: another process took it",
+            self.port
+        );
+    }
+
+    /// Starts the process and waits until it answers on its port as
+    /// itself (its `INFO` gives its own process id, not another server's
+    /// that took the port); `false` when it exited first (port taken).
+    fn spawn(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(&self.extra)
@@ -231,22 +254,70 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        self.child = Some(child);
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {}",
-                self.port
-            );
+        loop {
+            if child.try_wait().expect("redis-server status").is_some() {
+                return false;
+            }
+            if redis_pid(self.port) == Some(child.id()) {
+                self.child = Some(child);
+                return true;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("redis-server did not start on port {}", self.port);
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// The process id of the Redis server answering on `port`, if one does.
+fn redis_pid(port: u16) -> Option<u32> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&reply);
+        if let Some(rest) = text.split("\r\nprocess_id:").nth(1)
+            && let Some((pid, _)) = rest.split_once("\r\n")
+        {
+            return pid.parse().ok();
+        }
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        reply.extend_from_slice(&buf[..n]);
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_already_on_the_port_is_not_taken_for_a_new_one() {
+        let Some(first) = RedisServer::start() else {
+            return;
+        };
+        assert_eq!(redis_pid(first.port()), first.child.as_ref().map(Child::id));
+        let mut second = RedisServer {
+            port: first.port(),
+            child: None,
+            extra: Vec::new(),
+        };
+        assert!(!second.spawn(), "the second server cannot bind the port");
+        assert!(second.child.is_none());
     }
 }
