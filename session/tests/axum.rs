@@ -311,6 +311,35 @@ async fn missing_layer_says_what_to_do() {
     );
 }
 
+/// A handler that sends a request of its own, with no cookie, into a
+/// router without the layer.
+async fn nested_into_routes_without_layer() -> String {
+    let request = Request::get("/me").body(Body::empty()).unwrap();
+    let response = routes().oneshot(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn a_nested_request_without_the_layer_does_not_see_the_outer_session() {
+    // The session belongs to the request, not to whatever runs while the
+    // layer polls the handler (as a task-local would make it).
+    let store = CountingStore::default();
+    let engine = SessionEngine::builder()
+        .with_secret(Secret::new(common::SECRET).unwrap())
+        .with_store(store.clone())
+        .build()
+        .unwrap();
+    let app = routes()
+        .route("/nested", get(nested_into_routes_without_layer))
+        .layer(SessionLayer::new(engine));
+    let (_, cookies, _) = send(&app, "POST", "/login", None).await;
+    let sid = sid_pair(&cookies);
+    let (status, _, body) = send(&app, "GET", "/nested", Some(&sid)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("SessionLayer is not installed"), "{body}");
+}
+
 async fn fail_after_change(session: Session<SessionMap>) -> StatusCode {
     session.set("userId", "mallory");
     StatusCode::INTERNAL_SERVER_ERROR
