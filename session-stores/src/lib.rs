@@ -10,7 +10,7 @@
 //! | `SqliteStore` | embedded, persistent, nothing to install (the default choice) | filtered in queries, `delete_expired()` + [`spawn_sweeper`] |
 //! | `PostgresStore` | an existing `PgPool` | filtered in queries, `delete_expired()` + [`spawn_sweeper`] |
 //! | `MySqlStore` | an existing `MySqlPool` (MySQL, MariaDB) | filtered in queries, `delete_expired()` + [`spawn_sweeper`] |
-//! | `RedisStore` | a reconnecting connection manager, or a Redis Cluster | native (`SET … PXAT`) |
+//! | `RedisStore` | a reconnecting connection manager, or a Redis Cluster | native (`SET … PX`) |
 //! | [`CachingStore`] | an in-process tier in front of any store, write-through | both tiers |
 //! | `MokaStore` | a bounded in-process cache, the cache tier of choice | native (per-entry expiry) |
 //! | [`HashedIds`] | keys a store by a keyed hash of the cookie id | as the inner store |

@@ -9,12 +9,21 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Cmd, FromRedisValue, RedisError};
 use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
 
-use crate::time::to_ms;
-
 const BACKEND: &str = "redis";
 #[cfg(feature = "redis-cluster")]
 const CLUSTER_BACKEND: &str = "redis-cluster";
 const DEFAULT_PREFIX: &str = "session:";
+
+/// Milliseconds from `now` to `expires_at`, `None` when none are left.
+///
+/// Redis expires keys by its own clock: a time left (`PX`), rather than an
+/// instant (`PXAT`), keeps sessions living as long as the engine meant
+/// even when the app server's clock and Redis' disagree.
+fn ttl_ms(expires_at: SystemTime, now: SystemTime) -> Option<u64> {
+    let left = expires_at.duration_since(now).ok()?;
+    let ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+    (ms > 0).then_some(ms)
+}
 
 #[derive(Clone)]
 enum Conn {
@@ -25,7 +34,7 @@ enum Conn {
 
 /// Keeps sessions in Redis: one key per session (`<prefix><id>`, the
 /// record as JSON), expired by Redis at the record's expiry
-/// (`SET key json PXAT <ms>`; Redis 6.2 or newer).
+/// (`SET key json PX <ms left>`).
 ///
 /// Every `get`, `set` and `delete` is one round trip. A single server is
 /// reached through a [`ConnectionManager`], which reconnects by itself
@@ -226,18 +235,18 @@ impl Store for RedisStore {
         _: &RequestContext,
     ) -> Result<(), StoreError> {
         let key = self.key_of(id);
-        if expires_at <= SystemTime::now() {
+        let Some(ttl) = ttl_ms(expires_at, SystemTime::now()) else {
             // An expiry in the past: the record is already gone.
             let mut cmd = redis::cmd("DEL");
             cmd.arg(key);
             return self.run::<()>(cmd).await;
-        }
+        };
         let json = serde_json::to_vec(&*record).map_err(|source| StoreError::Serialization {
             backend: self.backend,
             source,
         })?;
         let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(json).arg("PXAT").arg(to_ms(expires_at));
+        cmd.arg(key).arg(json).arg("PX").arg(ttl);
         self.run::<()>(cmd).await
     }
 
@@ -271,7 +280,7 @@ impl Store for RedisStore {
             if (ARGV[1] == '' and current) or (ARGV[1] ~= '' and version ~= ARGV[1]) then
                 return 0
             end
-            redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+            redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
             return 1
         ";
         let json = serde_json::to_vec(&*record).map_err(|source| StoreError::Serialization {
@@ -284,10 +293,36 @@ impl Store for RedisStore {
             .arg(self.key_of(id))
             .arg(expected.map(|v| v.to_string()).unwrap_or_default())
             .arg(json)
-            .arg(to_ms(expires_at).max(1));
+            // An expiry in the past: written, and gone a millisecond later.
+            .arg(ttl_ms(expires_at, SystemTime::now()).unwrap_or(1));
         match self.run::<i64>(cmd).await? {
             1 => Ok(()),
             _ => Err(StoreError::Conflict),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_left_does_not_depend_on_what_the_clock_reads() {
+        for now in [SystemTime::UNIX_EPOCH, SystemTime::now()] {
+            let expires_at = now + Duration::from_secs(90);
+            assert_eq!(ttl_ms(expires_at, now), Some(90_000));
+            assert_eq!(
+                ttl_ms(expires_at, now + Duration::from_millis(250)),
+                Some(89_750)
+            );
+        }
+    }
+
+    #[test]
+    fn no_time_left_is_none() {
+        let now = SystemTime::now();
+        assert_eq!(ttl_ms(now, now), None);
+        assert_eq!(ttl_ms(now + Duration::from_micros(999), now), None);
+        assert_eq!(ttl_ms(now - Duration::from_secs(1), now), None);
     }
 }

@@ -40,7 +40,7 @@ async fn redis_expires_records_natively() {
     let store = store(&url).await;
     conformance::expires_after(&store, Duration::from_secs(1)).await;
 
-    // The key carries the expiry itself (PXAT), under the prefix.
+    // The key carries the time left itself (PX), under the prefix.
     let id = SessionId::generate();
     store
         .set(
