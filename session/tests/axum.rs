@@ -340,6 +340,33 @@ async fn a_nested_request_without_the_layer_does_not_see_the_outer_session() {
     assert!(body.contains("SessionLayer is not installed"), "{body}");
 }
 
+#[tokio::test]
+async fn a_handler_run_on_a_task_of_its_own_still_gets_the_session() {
+    // A middleware inside the layer may move the rest of the request onto
+    // another task (to isolate a panic, say): the session goes with the
+    // request.
+    async fn spawn_the_rest(
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        tokio::spawn(next.run(request)).await.unwrap()
+    }
+    let store = CountingStore::default();
+    let engine = SessionEngine::builder()
+        .with_secret(Secret::new(common::SECRET).unwrap())
+        .with_store(store.clone())
+        .build()
+        .unwrap();
+    let app = routes()
+        .layer(axum::middleware::from_fn(spawn_the_rest))
+        .layer(SessionLayer::new(engine));
+    let (status, cookies, _) = send(&app, "POST", "/login", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let sid = sid_pair(&cookies);
+    let (status, _, body) = send(&app, "GET", "/me", Some(&sid)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+}
+
 async fn fail_after_change(session: Session<SessionMap>) -> StatusCode {
     session.set("userId", "mallory");
     StatusCode::INTERNAL_SERVER_ERROR
