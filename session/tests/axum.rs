@@ -122,13 +122,17 @@ async fn reflash(session: Session<SessionMap>) -> String {
     session.get::<String>("message").unwrap_or_default()
 }
 
-fn app(store: &CountingStore) -> Router {
-    let engine = SessionEngine::builder()
+/// An engine over `store`, with the tests' secret.
+fn engine(store: &CountingStore) -> SessionEngine<CountingStore> {
+    SessionEngine::builder()
         .with_secret(Secret::new(common::SECRET).unwrap())
         .with_store(store.clone())
         .build()
-        .unwrap();
-    routes().layer(SessionLayer::new(engine))
+        .unwrap()
+}
+
+fn app(store: &CountingStore) -> Router {
+    routes().layer(SessionLayer::new(engine(store)))
 }
 
 async fn send<S>(
@@ -214,12 +218,7 @@ async fn login_then_me_through_the_layer() {
 async fn the_layer_also_works_around_the_whole_router() {
     use tower::Layer as _;
     let store = CountingStore::default();
-    let engine = SessionEngine::builder()
-        .with_secret(Secret::new(common::SECRET).unwrap())
-        .with_store(store.clone())
-        .build()
-        .unwrap();
-    let app = SessionLayer::new(engine).layer(routes());
+    let app = SessionLayer::new(engine(&store)).layer(routes());
     let (status, cookies, _) = send(&app, "POST", "/login", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let sid = sid_pair(&cookies);
@@ -324,15 +323,9 @@ async fn nested_into_routes_without_layer() -> String {
 async fn a_nested_request_without_the_layer_does_not_see_the_outer_session() {
     // The session belongs to the request, not to whatever runs while the
     // layer polls the handler (as a task-local would make it).
-    let store = CountingStore::default();
-    let engine = SessionEngine::builder()
-        .with_secret(Secret::new(common::SECRET).unwrap())
-        .with_store(store.clone())
-        .build()
-        .unwrap();
     let app = routes()
         .route("/nested", get(nested_into_routes_without_layer))
-        .layer(SessionLayer::new(engine));
+        .layer(SessionLayer::new(engine(&CountingStore::default())));
     let (_, cookies, _) = send(&app, "POST", "/login", None).await;
     let sid = sid_pair(&cookies);
     let (status, _, body) = send(&app, "GET", "/nested", Some(&sid)).await;
@@ -351,15 +344,9 @@ async fn a_handler_run_on_a_task_of_its_own_still_gets_the_session() {
     ) -> axum::response::Response {
         tokio::spawn(next.run(request)).await.unwrap()
     }
-    let store = CountingStore::default();
-    let engine = SessionEngine::builder()
-        .with_secret(Secret::new(common::SECRET).unwrap())
-        .with_store(store.clone())
-        .build()
-        .unwrap();
     let app = routes()
         .layer(axum::middleware::from_fn(spawn_the_rest))
-        .layer(SessionLayer::new(engine));
+        .layer(SessionLayer::new(engine(&CountingStore::default())));
     let (status, cookies, _) = send(&app, "POST", "/login", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let sid = sid_pair(&cookies);
