@@ -34,8 +34,8 @@
 //! | --- | --- | --- |
 //! | `derive` | `#[derive(SessionData)]` | yes |
 //! | `axum` | [`adapters::axum`]: a tower layer and the `Session<T>` extractor | no |
-//! | `actix-web` | [`adapters::actix_web`]: a middleware and `Session<T>` as `FromRequest` | no |
-//! | `rocket` | [`adapters::rocket`]: a fairing and `Session<T>` as a request guard | no |
+//! | `actix-web` | [`adapters::actix_web`]: a middleware and `Session<T>` as `FromRequest` (Rust 1.89, as actix-web 4.18) | no |
+//! | `rocket` | [`adapters::rocket`]: a fairing and `Session<T>` as a request guard (Rust 1.89, as Rocket 0.5.2) | no |
 //! | `poem` | [`adapters::poem`]: a middleware and the `Session<T>` extractor | no |
 //! | `salvo` | [`adapters::salvo`]: a hoop, the `Session<T>` extractor and depot access (Rust 1.95, as salvo 1) | no |
 //! | `cli` | the `sealed-session` binary: open and seal cookies for debugging | no |
