@@ -9,7 +9,8 @@
 //! with a warning), `SESSION_STORE` (unset: stateless cookies;
 //! `memory`: the in-memory store) and `SESSION_COOKIE_POLICY` (`error`, the
 //! default: a session over 4 KB is a 500; `chunk`: split across `sid.0`,
-//! `sid.1`, …). Routes and answers are those of the axum example.
+//! `sid.1`, …). Routes and answers (the `GET /` page included) are those
+//! of the axum example.
 
 use std::error::Error;
 
@@ -39,6 +40,10 @@ pub struct DemoSession {
 
 /// The app's session type, named once.
 type Session = sealed_session::Session<DemoSession>;
+
+/// The demo page (`GET /`) shared by the five demos.
+#[path = "common/page.rs"]
+mod page;
 
 #[derive(Deserialize)]
 struct LoginQuery {
@@ -100,10 +105,76 @@ async fn get_data(session: Session) -> String {
     session.data().unwrap_or_default()
 }
 
+fn see_home() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, page::HOME))
+        .finish()
+}
+
+/// `GET /`: the demo page; counts the visit and shows the flash once.
+async fn home(session: Session) -> HttpResponse {
+    let count = session.count() + 1;
+    session.set_count(count);
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page::render(&page::Page {
+            user: session.user_id(),
+            count,
+            flash: session.message(),
+            data_len: session.data().map_or(0, |d| d.len()),
+        }))
+}
+
+async fn ui_login(session: Session, form: web::Form<LoginQuery>) -> HttpResponse {
+    let user = form.user.trim();
+    if !user.is_empty() {
+        session.regenerate();
+        session.set_user_id(Some(user.to_owned()));
+    }
+    session.flash_message(Some(page::welcome(user)));
+    see_home()
+}
+
+async fn ui_logout(session: Session) -> HttpResponse {
+    session.destroy();
+    see_home()
+}
+
+async fn ui_renew(session: Session) -> HttpResponse {
+    session.renew();
+    session.flash_message(Some(page::RENEWED.to_owned()));
+    see_home()
+}
+
+async fn ui_regenerate(session: Session) -> HttpResponse {
+    session.regenerate();
+    session.flash_message(Some(page::REGENERATED.to_owned()));
+    see_home()
+}
+
+async fn ui_big(session: Session) -> HttpResponse {
+    session.set_data(Some(page::big_data()));
+    session.flash_message(Some(page::STORED.to_owned()));
+    see_home()
+}
+
+async fn ui_clear(session: Session) -> HttpResponse {
+    session.set_data(None);
+    session.flash_message(Some(page::CLEARED.to_owned()));
+    see_home()
+}
+
 /// The demo routes; the app wraps them in the session middleware.
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
 pub fn routes(config: &mut web::ServiceConfig) {
     config
+        .route("/", web::get().to(home))
+        .route("/ui/login", web::post().to(ui_login))
+        .route("/ui/logout", web::post().to(ui_logout))
+        .route("/ui/renew", web::post().to(ui_renew))
+        .route("/ui/regenerate", web::post().to(ui_regenerate))
+        .route("/ui/big", web::post().to(ui_big))
+        .route("/ui/clear", web::post().to(ui_clear))
         .route("/login", web::post().to(login))
         .route("/me", web::get().to(me))
         .route("/logout", web::post().to(logout))

@@ -11,13 +11,18 @@
 //! `redis://…`, `redis+cluster://host:port,…`) and `SESSION_COOKIE_POLICY` (`error`, the
 //! default: a session over 4 KB is a 500; `chunk`: split across `sid.0`,
 //! `sid.1`, …).
+//!
+//! `GET /` is a small HTML page (login form, user, visit counter, flash,
+//! buttons posting to `/ui/…`); the other routes are the API the
+//! black-box tests use.
 
 use std::error::Error;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::Query;
+use axum::extract::{Form, Query};
 use axum::http::StatusCode;
+use axum::response::{Html, Redirect};
 use axum::routing::{get, post};
 use sealed_session::adapters::axum::SessionLayer;
 use sealed_session::{
@@ -44,6 +49,10 @@ pub struct DemoSession {
 
 /// The app's session type, named once.
 type Session = sealed_session::Session<DemoSession>;
+
+/// The demo page (`GET /`) shared by the five demos.
+#[path = "common/page.rs"]
+mod page;
 
 #[derive(Deserialize)]
 struct LoginQuery {
@@ -105,10 +114,68 @@ async fn get_data(session: Session) -> String {
     session.data().unwrap_or_default()
 }
 
+/// `GET /`: the demo page; counts the visit and shows the flash once.
+async fn home(session: Session) -> Html<String> {
+    let count = session.count() + 1;
+    session.set_count(count);
+    Html(page::render(&page::Page {
+        user: session.user_id(),
+        count,
+        flash: session.message(),
+        data_len: session.data().map_or(0, |d| d.len()),
+    }))
+}
+
+async fn ui_login(session: Session, Form(form): Form<LoginQuery>) -> Redirect {
+    let user = form.user.trim();
+    if !user.is_empty() {
+        session.regenerate();
+        session.set_user_id(Some(user.to_owned()));
+    }
+    session.flash_message(Some(page::welcome(user)));
+    Redirect::to(page::HOME)
+}
+
+async fn ui_logout(session: Session) -> Redirect {
+    session.destroy();
+    Redirect::to(page::HOME)
+}
+
+async fn ui_renew(session: Session) -> Redirect {
+    session.renew();
+    session.flash_message(Some(page::RENEWED.to_owned()));
+    Redirect::to(page::HOME)
+}
+
+async fn ui_regenerate(session: Session) -> Redirect {
+    session.regenerate();
+    session.flash_message(Some(page::REGENERATED.to_owned()));
+    Redirect::to(page::HOME)
+}
+
+async fn ui_big(session: Session) -> Redirect {
+    session.set_data(Some(page::big_data()));
+    session.flash_message(Some(page::STORED.to_owned()));
+    Redirect::to(page::HOME)
+}
+
+async fn ui_clear(session: Session) -> Redirect {
+    session.set_data(None);
+    session.flash_message(Some(page::CLEARED.to_owned()));
+    Redirect::to(page::HOME)
+}
+
 /// The demo routes behind the session layer.
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
 pub fn app<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Router {
     Router::new()
+        .route("/", get(home))
+        .route("/ui/login", post(ui_login))
+        .route("/ui/logout", post(ui_logout))
+        .route("/ui/renew", post(ui_renew))
+        .route("/ui/regenerate", post(ui_regenerate))
+        .route("/ui/big", post(ui_big))
+        .route("/ui/clear", post(ui_clear))
         .route("/login", post(login))
         .route("/me", get(me))
         .route("/logout", post(logout))
@@ -158,6 +225,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    // The bound port (PORT=0 picks a free one): the demo-binary tests read it.
+    let port = listener.local_addr()?.port();
     tracing::info!("listening on http://127.0.0.1:{port}");
     axum::serve(
         listener,

@@ -9,13 +9,14 @@
 //! with a warning), `SESSION_STORE` (unset: stateless cookies;
 //! `memory`: the in-memory store) and `SESSION_COOKIE_POLICY` (`error`, the
 //! default: a session over 4 KB is a 500; `chunk`: split across `sid.0`,
-//! `sid.1`, …). Routes and answers are those of the axum example.
+//! `sid.1`, …). Routes and answers (the `GET /` page included) are those
+//! of the axum example.
 
 use std::error::Error;
 
 use poem::http::StatusCode;
 use poem::listener::{Listener, TcpListener};
-use poem::web::Query;
+use poem::web::{Form, Html, Query, Redirect};
 use poem::{Endpoint, EndpointExt, Route, Server, get, handler, post};
 use sealed_session::adapters::poem::SessionMiddleware;
 use sealed_session::{
@@ -42,6 +43,10 @@ pub struct DemoSession {
 
 /// The app's session type, named once.
 type Session = sealed_session::Session<DemoSession>;
+
+/// The demo page (`GET /`) shared by the five demos.
+#[path = "common/page.rs"]
+mod page;
 
 #[derive(Deserialize)]
 struct LoginQuery {
@@ -113,10 +118,75 @@ fn get_data(session: Session) -> String {
     session.data().unwrap_or_default()
 }
 
+/// `GET /`: the demo page; counts the visit and shows the flash once.
+#[handler]
+fn home(session: Session) -> Html<String> {
+    let visits = session.count() + 1;
+    session.set_count(visits);
+    Html(page::render(&page::Page {
+        user: session.user_id(),
+        count: visits,
+        flash: session.message(),
+        data_len: session.data().map_or(0, |d| d.len()),
+    }))
+}
+
+#[handler]
+fn ui_login(session: Session, Form(form): Form<LoginQuery>) -> Redirect {
+    let user = form.user.trim();
+    if !user.is_empty() {
+        session.regenerate();
+        session.set_user_id(Some(user.to_owned()));
+    }
+    session.flash_message(Some(page::welcome(user)));
+    Redirect::see_other(page::HOME)
+}
+
+#[handler]
+fn ui_logout(session: Session) -> Redirect {
+    session.destroy();
+    Redirect::see_other(page::HOME)
+}
+
+#[handler]
+fn ui_renew(session: Session) -> Redirect {
+    session.renew();
+    session.flash_message(Some(page::RENEWED.to_owned()));
+    Redirect::see_other(page::HOME)
+}
+
+#[handler]
+fn ui_regenerate(session: Session) -> Redirect {
+    session.regenerate();
+    session.flash_message(Some(page::REGENERATED.to_owned()));
+    Redirect::see_other(page::HOME)
+}
+
+#[handler]
+fn ui_big(session: Session) -> Redirect {
+    session.set_data(Some(page::big_data()));
+    session.flash_message(Some(page::STORED.to_owned()));
+    Redirect::see_other(page::HOME)
+}
+
+#[handler]
+fn ui_clear(session: Session) -> Redirect {
+    session.set_data(None);
+    session.flash_message(Some(page::CLEARED.to_owned()));
+    Redirect::see_other(page::HOME)
+}
+
 /// The demo routes behind the session middleware.
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
 pub fn app<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> impl Endpoint + 'static {
     Route::new()
+        .at("/", get(home))
+        .at("/ui/login", post(ui_login))
+        .at("/ui/logout", post(ui_logout))
+        .at("/ui/renew", post(ui_renew))
+        .at("/ui/regenerate", post(ui_regenerate))
+        .at("/ui/big", post(ui_big))
+        .at("/ui/clear", post(ui_clear))
         .at("/login", post(login))
         .at("/me", get(me))
         .at("/logout", post(logout))

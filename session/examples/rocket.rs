@@ -9,12 +9,16 @@
 //! with a warning), `SESSION_STORE` (unset: stateless cookies;
 //! `memory`: the in-memory store) and `SESSION_COOKIE_POLICY` (`error`, the
 //! default: a session over 4 KB is a 500; `chunk`: split across `sid.0`,
-//! `sid.1`, …). Routes and answers are those of the axum example.
+//! `sid.1`, …). Routes and answers (the `GET /` page included) are those
+//! of the axum example.
 
 use std::error::Error;
 
 use rocket::config::{Config, LogLevel};
+use rocket::form::Form;
 use rocket::http::Status;
+use rocket::response::Redirect;
+use rocket::response::content::RawHtml;
 use rocket::{Build, Rocket, get, post, put, routes};
 use sealed_session::adapters::rocket::{SessionFairing, catchers};
 use sealed_session::{
@@ -41,6 +45,10 @@ pub struct DemoSession {
 
 /// The app's session type, named once.
 type Session = sealed_session::Session<DemoSession>;
+
+/// The demo page (`GET /`) shared by the five demos.
+#[path = "common/page.rs"]
+mod page;
 
 #[post("/login?<user>")]
 fn login(session: Session, user: String) -> Status {
@@ -102,6 +110,70 @@ fn get_data(session: Session) -> String {
     session.data().unwrap_or_default()
 }
 
+/// The login form's fields.
+#[derive(rocket::FromForm)]
+struct LoginForm {
+    user: String,
+}
+
+/// `GET /`: the demo page; counts the visit and shows the flash once.
+#[get("/")]
+fn home(session: Session) -> RawHtml<String> {
+    let count = session.count() + 1;
+    session.set_count(count);
+    RawHtml(page::render(&page::Page {
+        user: session.user_id(),
+        count,
+        flash: session.message(),
+        data_len: session.data().map_or(0, |d| d.len()),
+    }))
+}
+
+#[post("/ui/login", data = "<form>")]
+fn ui_login(session: Session, form: Form<LoginForm>) -> Redirect {
+    let user = form.user.trim();
+    if !user.is_empty() {
+        session.regenerate();
+        session.set_user_id(Some(user.to_owned()));
+    }
+    session.flash_message(Some(page::welcome(user)));
+    Redirect::to(page::HOME)
+}
+
+#[post("/ui/logout")]
+fn ui_logout(session: Session) -> Redirect {
+    session.destroy();
+    Redirect::to(page::HOME)
+}
+
+#[post("/ui/renew")]
+fn ui_renew(session: Session) -> Redirect {
+    session.renew();
+    session.flash_message(Some(page::RENEWED.to_owned()));
+    Redirect::to(page::HOME)
+}
+
+#[post("/ui/regenerate")]
+fn ui_regenerate(session: Session) -> Redirect {
+    session.regenerate();
+    session.flash_message(Some(page::REGENERATED.to_owned()));
+    Redirect::to(page::HOME)
+}
+
+#[post("/ui/big")]
+fn ui_big(session: Session) -> Redirect {
+    session.set_data(Some(page::big_data()));
+    session.flash_message(Some(page::STORED.to_owned()));
+    Redirect::to(page::HOME)
+}
+
+#[post("/ui/clear")]
+fn ui_clear(session: Session) -> Redirect {
+    session.set_data(None);
+    session.flash_message(Some(page::CLEARED.to_owned()));
+    Redirect::to(page::HOME)
+}
+
 /// The demo routes with the session fairing, on 127.0.0.1:`port` (0: any).
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
 pub fn rocket<S: Store, E: Encoder>(engine: SessionEngine<S, E>, port: u16) -> Rocket<Build> {
@@ -117,7 +189,23 @@ pub fn rocket<S: Store, E: Encoder>(engine: SessionEngine<S, E>, port: u16) -> R
         .mount(
             "/",
             routes![
-                login, me, logout, set_flash, get_flash, reflash, renew, count, put_data, get_data
+                home,
+                ui_login,
+                ui_logout,
+                ui_renew,
+                ui_regenerate,
+                ui_big,
+                ui_clear,
+                login,
+                me,
+                logout,
+                set_flash,
+                get_flash,
+                reflash,
+                renew,
+                count,
+                put_data,
+                get_data
             ],
         )
 }

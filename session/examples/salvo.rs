@@ -9,7 +9,8 @@
 //! with a warning), `SESSION_STORE` (unset: stateless cookies;
 //! `memory`: the in-memory store) and `SESSION_COOKIE_POLICY` (`error`, the
 //! default: a session over 4 KB is a 500; `chunk`: split across `sid.0`,
-//! `sid.1`, …). Routes and answers are those of the axum example.
+//! `sid.1`, …). Routes and answers (the `GET /` page included) are those
+//! of the axum example.
 
 use std::error::Error;
 
@@ -39,6 +40,10 @@ pub struct DemoSession {
 
 /// The app's session type, named once.
 type Session = sealed_session::Session<DemoSession>;
+
+/// The demo page (`GET /`) shared by the five demos.
+#[path = "common/page.rs"]
+mod page;
 
 #[handler]
 async fn login(session: Session, req: &mut Request, res: &mut Response) {
@@ -117,11 +122,77 @@ async fn get_data(session: Session) -> String {
     session.data().unwrap_or_default()
 }
 
+/// `GET /`: the demo page; counts the visit and shows the flash once.
+#[handler]
+async fn home(session: Session, res: &mut Response) {
+    let visits = session.count() + 1;
+    session.set_count(visits);
+    res.render(Text::Html(page::render(&page::Page {
+        user: session.user_id(),
+        count: visits,
+        flash: session.message(),
+        data_len: session.data().map_or(0, |d| d.len()),
+    })));
+}
+
+#[handler]
+async fn ui_login(session: Session, req: &mut Request, res: &mut Response) {
+    let user = req.form::<String>("user").await.unwrap_or_default();
+    let user = user.trim();
+    if !user.is_empty() {
+        session.regenerate();
+        session.set_user_id(Some(user.to_owned()));
+    }
+    session.flash_message(Some(page::welcome(user)));
+    res.render(Redirect::other(page::HOME));
+}
+
+#[handler]
+async fn ui_logout(session: Session, res: &mut Response) {
+    session.destroy();
+    res.render(Redirect::other(page::HOME));
+}
+
+#[handler]
+async fn ui_renew(session: Session, res: &mut Response) {
+    session.renew();
+    session.flash_message(Some(page::RENEWED.to_owned()));
+    res.render(Redirect::other(page::HOME));
+}
+
+#[handler]
+async fn ui_regenerate(session: Session, res: &mut Response) {
+    session.regenerate();
+    session.flash_message(Some(page::REGENERATED.to_owned()));
+    res.render(Redirect::other(page::HOME));
+}
+
+#[handler]
+async fn ui_big(session: Session, res: &mut Response) {
+    session.set_data(Some(page::big_data()));
+    session.flash_message(Some(page::STORED.to_owned()));
+    res.render(Redirect::other(page::HOME));
+}
+
+#[handler]
+async fn ui_clear(session: Session, res: &mut Response) {
+    session.set_data(None);
+    session.flash_message(Some(page::CLEARED.to_owned()));
+    res.render(Redirect::other(page::HOME));
+}
+
 /// The demo routes behind the session hoop.
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
 pub fn router<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Router {
     Router::new()
         .hoop(SessionHoop::new(engine))
+        .get(home)
+        .push(Router::with_path("ui/login").post(ui_login))
+        .push(Router::with_path("ui/logout").post(ui_logout))
+        .push(Router::with_path("ui/renew").post(ui_renew))
+        .push(Router::with_path("ui/regenerate").post(ui_regenerate))
+        .push(Router::with_path("ui/big").post(ui_big))
+        .push(Router::with_path("ui/clear").post(ui_clear))
         .push(Router::with_path("login").post(login))
         .push(Router::with_path("me").get(me))
         .push(Router::with_path("logout").post(logout))
