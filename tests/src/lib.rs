@@ -4,11 +4,14 @@
 //!   against every store by the `tests/stores_*.rs` files.
 //! - [`services`]: finding the test services (Postgres, MariaDB, Redis,
 //!   Redis Cluster) from the environment, and throwaway Redis servers.
+//! - [`demo`]: the axum demo binary as a child process (start, restart,
+//!   kill on drop).
 //! - the guide: every page of `docs/src` is included below as
 //!   documentation, so `cargo test` compiles (and runs) each Rust block of
 //!   the guide, and the guide cannot rot.
 
 pub mod conformance;
+pub mod demo;
 pub mod services;
 
 /// Includes guide pages as doc-tested modules.

@@ -9,20 +9,22 @@ use sealed_session::{Encoder, SessionEngine, Store};
 
 use crate::client::{Client, Socket};
 
-// The examples themselves: the suite runs exactly their routes.
-#[allow(dead_code, unreachable_pub)]
+// The examples themselves: the suite runs exactly their routes. Each one
+// includes `examples/common/page.rs` as its own module, as a standalone
+// example must, so here the page is compiled five times on purpose.
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
 #[path = "../../../session/examples/actix.rs"]
 pub(crate) mod actix_demo;
-#[allow(dead_code, unreachable_pub)]
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
 #[path = "../../../session/examples/axum.rs"]
 pub(crate) mod axum_demo;
-#[allow(dead_code, unreachable_pub)]
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
 #[path = "../../../session/examples/poem.rs"]
 pub(crate) mod poem_demo;
-#[allow(dead_code, unreachable_pub)]
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
 #[path = "../../../session/examples/rocket.rs"]
 pub(crate) mod rocket_demo;
-#[allow(dead_code, unreachable_pub)]
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
 #[path = "../../../session/examples/salvo.rs"]
 mod salvo_demo;
 
