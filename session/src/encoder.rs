@@ -91,10 +91,11 @@ pub struct EncodeError {
 }
 
 impl EncodeError {
-    /// Wraps the encoder's own error.
+    /// Wraps the encoder's own error (each message of its chain once, as
+    /// [`StoreError::backend`](crate::StoreError::backend) keeps it).
     pub fn new(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self {
-            source: source.into(),
+            source: crate::error::without_repeats(source.into()),
         }
     }
 }
@@ -109,10 +110,11 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    /// Wraps the encoder's own error.
+    /// Wraps the encoder's own error (each message of its chain once, as
+    /// [`StoreError::backend`](crate::StoreError::backend) keeps it).
     pub fn new(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self {
-            source: source.into(),
+            source: crate::error::without_repeats(source.into()),
         }
     }
 }

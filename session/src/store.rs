@@ -143,7 +143,12 @@ pub enum StoreError {
     Backend {
         /// Which backend (`"redis"`, `"postgres"`, …).
         backend: &'static str,
-        /// The backend's own error.
+        /// The backend's own error: as given to [`StoreError::backend`],
+        /// unless its chain repeated a message (redis and sqlx errors put
+        /// their cause's text in their own message and return the cause
+        /// from `source()` as well); then the same messages, each once.
+        /// [`StoreError::backend_error`] gives the original for
+        /// downcasting.
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },
@@ -172,13 +177,48 @@ pub enum StoreError {
 
 impl StoreError {
     /// Wraps a backend's error.
+    ///
+    /// If the error's message repeats the text of its own `source()` (as
+    /// redis and sqlx errors do), the chain is kept with each message
+    /// once, so that a chain printer (`anyhow`'s `{:#}`, a `tracing`
+    /// field) does not print the cause twice.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use sealed_session::StoreError;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("cannot connect: {0}")] // repeats its source
+    /// struct Connect(#[source] std::io::Error);
+    ///
+    /// let error = StoreError::backend("kv", Connect(std::io::Error::other("refused")));
+    /// let cause = error.source().unwrap();
+    /// assert_eq!(cause.to_string(), "cannot connect");
+    /// assert_eq!(cause.source().unwrap().to_string(), "refused");
+    /// assert!(error.backend_error().unwrap().is::<Connect>());
+    /// ```
     pub fn backend(
         backend: &'static str,
         source: impl Into<Box<dyn StdError + Send + Sync>>,
     ) -> Self {
         Self::Backend {
             backend,
-            source: source.into(),
+            source: crate::error::without_repeats(source.into()),
+        }
+    }
+
+    /// The backend's error as the backend returned it, for downcasting
+    /// (to `redis::RedisError`, `sqlx::Error`, …); `None` for errors that
+    /// are not [`Backend`](Self::Backend).
+    #[must_use]
+    pub fn backend_error(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        match self {
+            Self::Backend { source, .. } => Some(
+                source
+                    .downcast_ref::<crate::error::Deduplicated>()
+                    .map_or(&**source, crate::error::Deduplicated::original),
+            ),
+            _ => None,
         }
     }
 }
