@@ -19,6 +19,7 @@ use crate::encoder::{DecodeError, Encoder, IronEncoder};
 use crate::error::{BuildError, Error};
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
+use crate::index::{SessionIndex, SessionInfo};
 use crate::record::{
     EXPIRES_KEY, NewRecord, Record, STORE_ID_KEY, VERSION_KEY, read_created, read_expires,
     read_flash_keys, read_version,
@@ -626,6 +627,60 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
             }
         }
         Ok(SetCookies(out))
+    }
+}
+
+/// Per-user session management, for stores with an index from owner to
+/// sessions ([`SessionIndex`]; see [`crate::index`]).
+impl<S: SessionIndex, E: Encoder> SessionEngine<S, E> {
+    /// The owner's live sessions ("your devices"), named at login with
+    /// [`Session::set_owner`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`]: the store failed.
+    pub async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, Error> {
+        match self.store() {
+            Some(store) => Ok(store.sessions_of(owner).await?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Logs out one of the owner's sessions (`id` as
+    /// [`sessions_of`](Self::sessions_of) lists it); `false` when the owner
+    /// has no such session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`]: the store failed, and the session may still be live.
+    pub async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, Error> {
+        let Some(store) = self.store() else {
+            return Ok(false);
+        };
+        let revoked = store.revoke(owner, id).await?;
+        tracing::info!(owner, revoked, "session revoked");
+        Ok(revoked)
+    }
+
+    /// Logs out every session of the owner but `except` (pass the current
+    /// session's [`id`](Session::id) for "log out my other sessions", or
+    /// `None` after a password reset or a ban); returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`]: the store failed; sessions it did not reach are
+    /// still live, and calling it again finishes the job.
+    pub async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, Error> {
+        let Some(store) = self.store() else {
+            return Ok(0);
+        };
+        let revoked = store.revoke_all(owner, except).await?;
+        tracing::info!(owner, revoked, "sessions of owner revoked");
+        Ok(revoked)
     }
 }
 

@@ -24,6 +24,7 @@
 //! | [`SessionMap`], [`SessionData`] | untyped and typed session data (`#[derive(SessionData)]`) |
 //! | [`Required`], [`RequiredField`] | a guard that a field is set (401 otherwise) |
 //! | [`Store`], [`MemoryStore`] | server-side records (more in `sealed-session-stores`) |
+//! | [`SessionIndex`], [`index`] | a user's sessions: list them, log them out everywhere |
 //! | [`Encoder`], [`IronEncoder`], [`iron`] | sealing records into cookies |
 //! | [`Secret`], [`Keyring`] | secrets and key rotation |
 //! | [`adapters`] | axum, actix-web, Rocket, poem and salvo, one feature each |
@@ -51,6 +52,7 @@ mod engine;
 mod error;
 mod expiry;
 mod id;
+pub mod index;
 pub mod iron;
 mod record;
 pub mod require;
@@ -66,10 +68,11 @@ pub use crate::engine::{SessionEngine, SessionEngineBuilder, SetCookies};
 pub use crate::error::{BuildError, Error};
 pub use crate::expiry::ExpiryPolicy;
 pub use crate::id::SessionId;
+pub use crate::index::{SessionIndex, SessionInfo, record_owner};
 pub use crate::iron::IronError;
 pub use crate::record::{
-    CREATED_KEY, EXPIRES_KEY, FLASH_KEYS_KEY, Record, STORE_ID_KEY, VERSION_KEY, read_version,
-    version_matches,
+    CREATED_KEY, EXPIRES_KEY, FLASH_KEYS_KEY, OWNER_KEY, Record, STORE_ID_KEY, VERSION_KEY,
+    read_version, version_matches,
 };
 pub use crate::require::{MissingField, Required, RequiredField};
 pub use crate::secret::{Keyring, KeyringEntry, MIN_SECRET_LEN, Secret, SecretError};

@@ -31,13 +31,21 @@ pub const STORE_ID_KEY: &str = "_storeId";
 /// and checked by [`Store::compare_and_set`](crate::Store::compare_and_set).
 pub const VERSION_KEY: &str = "_version";
 
+/// Reserved key: who the session belongs to, set by
+/// [`Session::set_owner`](crate::Session::set_owner): an object with the
+/// owner's `id`, when it was set (`since`, ms), when a request last wrote
+/// the session (`seen`, ms) and an optional `label`. Stores that implement
+/// [`SessionIndex`](crate::SessionIndex) index sessions by its `id`.
+pub const OWNER_KEY: &str = "_owner";
+
 /// Every reserved key.
-pub(crate) const RESERVED_KEYS: [&str; 5] = [
+pub(crate) const RESERVED_KEYS: [&str; 6] = [
     EXPIRES_KEY,
     CREATED_KEY,
     VERSION_KEY,
     FLASH_KEYS_KEY,
     STORE_ID_KEY,
+    OWNER_KEY,
 ];
 
 /// Where `key` is in [`RESERVED_KEYS`], if it is reserved.

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::data::{SessionAccessors, SessionData, SessionMap, Written};
 use crate::id::SessionId;
 use crate::record::{
-    CREATED_KEY, Changes, EXPIRES_KEY, NewRecord, RESERVED_KEYS, Record, is_empty_value,
+    CREATED_KEY, Changes, EXPIRES_KEY, NewRecord, OWNER_KEY, RESERVED_KEYS, Record, is_empty_value,
     same_record,
 };
 
@@ -162,6 +162,19 @@ pub(crate) struct Meta {
     pub(crate) overflow_id: Option<SessionId>,
     /// The loaded record's `_version` (optimistic concurrency).
     pub(crate) loaded_version: Option<u64>,
+    /// `_owner`: as loaded, or set or cleared in this request.
+    pub(crate) owner: OwnerChange,
+}
+
+/// What a request did to the session's owner ([`OWNER_KEY`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OwnerChange {
+    /// Nothing: the loaded record's owner (if any) stays.
+    Kept,
+    /// [`Session::set_owner`]: the new `_owner` object.
+    Set(Value),
+    /// [`Session::clear_owner`].
+    Cleared,
 }
 
 impl Meta {
@@ -204,11 +217,21 @@ impl Meta {
             expiry_cap_ms: None,
             overflow_id: None,
             loaded_version: None,
+            owner: OwnerChange::Kept,
         }
     }
 }
 
 impl Meta {
+    /// The `_owner` value the session has now.
+    fn owner_value(&self) -> Option<&Value> {
+        match &self.owner {
+            OwnerChange::Kept => self.loaded.as_ref()?.get(OWNER_KEY),
+            OwnerChange::Set(owner) => Some(owner),
+            OwnerChange::Cleared => None,
+        }
+    }
+
     /// Marks `key` as flashed in this request.
     fn flash(&mut self, key: &str) {
         if !self.flash_keys.iter().any(|k| k == key) {
@@ -510,6 +533,69 @@ impl<T: SessionData> Session<T> {
         self.lock().meta.id.clone()
     }
 
+    /// Names the user the session belongs to, for per-user session
+    /// management ([`SessionIndex`](crate::SessionIndex): list a user's
+    /// sessions, log them out everywhere). Call it at login, after
+    /// [`regenerate`](Self::regenerate). The owner is kept in the record
+    /// (the reserved key `_owner`), with the time it was set and the
+    /// time of the session's last write.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sealed_session::{Session, SessionMap};
+    /// let session = Session::<SessionMap>::detached();
+    /// session.regenerate();
+    /// session.set("userId", "42");
+    /// session.set_owner("42");
+    /// session.set_owner_label("Firefox on Linux");
+    /// assert_eq!(session.owner().as_deref(), Some("42"));
+    /// ```
+    pub fn set_owner(&self, owner: impl Into<String>) {
+        let owner = owner.into();
+        let mut state = self.lock();
+        let meta = &mut state.meta;
+        // The same owner again keeps its login time and label.
+        if meta.owner_value().and_then(|v| v.get("id")?.as_str()) == Some(owner.as_str()) {
+            return;
+        }
+        let now_ms = meta.clock.now_ms();
+        meta.owner = OwnerChange::Set(crate::index::owner_value(owner, None, now_ms));
+    }
+
+    /// Labels the owned session for its owner's list of sessions (a user
+    /// agent, a device name). Does nothing on a session without an owner.
+    pub fn set_owner_label(&self, label: impl Into<String>) {
+        let mut state = self.lock();
+        let meta = &mut state.meta;
+        let Some(mut owner) = meta.owner_value().and_then(Value::as_object).cloned() else {
+            tracing::debug!("set_owner_label on a session without an owner: ignored");
+            return;
+        };
+        let label = Value::String(label.into());
+        if owner.get("label") != Some(&label) {
+            owner.insert("label".to_owned(), label);
+            meta.owner = OwnerChange::Set(Value::Object(owner));
+        }
+    }
+
+    /// The user the session belongs to ([`set_owner`](Self::set_owner)).
+    #[must_use]
+    pub fn owner(&self) -> Option<String> {
+        let state = self.lock();
+        let owner = state.meta.owner_value()?.get("id")?.as_str()?;
+        Some(owner.to_owned())
+    }
+
+    /// Takes the session from its owner: it leaves the owner's list.
+    pub fn clear_owner(&self) {
+        let mut state = self.lock();
+        let meta = &mut state.meta;
+        if meta.owner_value().is_some() {
+            meta.owner = OwnerChange::Cleared;
+        }
+    }
+
     /// Works out the commit, ageing the flash as hono-session does.
     pub(crate) fn plan(&self) -> Result<Plan, serde_json::Error> {
         self.lock().plan(false)
@@ -603,6 +689,10 @@ impl<T: SessionData> State<T> {
         if !(meta.force_write || meta.reseal || state.differs(&record)) {
             return Ok(Plan::Unchanged);
         }
+        let mut record = record;
+        if let Some(owner) = meta.owner_value() {
+            stamp_seen(&mut record, owner, meta.clock.now_ms());
+        }
         let regenerated = meta
             .regenerate
             .then(|| meta.loaded.as_ref().and(meta.id.clone()));
@@ -640,6 +730,7 @@ impl<T: SessionData> State<T> {
                     .as_ref()
                     .is_some_and(|loaded| self.data.is_unchanged_from(loaded)));
         let untouched = data_untouched
+            && meta.owner == OwnerChange::Kept
             && meta.expires_ms == meta.initial_expires_ms
             && meta.flash_keys.is_empty()
             && meta.initial_flash_keys.is_empty()
@@ -743,7 +834,7 @@ impl<T: SessionData> State<T> {
 
     /// Each reserved key's value from the session's state, in
     /// `RESERVED_KEYS` order (`None`: not written).
-    fn wanted_reserved(&self) -> [Option<Value>; 5] {
+    fn wanted_reserved(&self) -> [Option<Value>; 6] {
         let meta = &self.meta;
         let flash_keys =
             (!meta.flash_keys.is_empty()).then(|| Value::from(meta.flash_keys.clone()));
@@ -755,6 +846,7 @@ impl<T: SessionData> State<T> {
             meta.loaded_version.map(Value::from),
             flash_keys,
             None,
+            meta.owner_value().cloned(),
         ]
     }
 
@@ -772,6 +864,21 @@ impl<T: SessionData> State<T> {
     }
 }
 
+/// Moves the `seen` time of the record's owner (`owner`, what the record
+/// holds under `_owner`) to `now_ms`: the write is the session's last
+/// sighting, at no cost to requests that do not write.
+fn stamp_seen(record: &mut NewRecord, owner: &Value, now_ms: u64) {
+    let Some(seen) = crate::index::seen_at(owner, now_ms) else {
+        return;
+    };
+    match record {
+        NewRecord::Whole(shared) => {
+            Arc::make_mut(shared).insert(OWNER_KEY.to_owned(), seen);
+        }
+        NewRecord::Changed { changes, .. } => changes.set(OWNER_KEY, Some(seen)),
+    }
+}
+
 /// A record to write whole.
 fn whole(record: Record) -> NewRecord {
     NewRecord::Whole(Arc::new(record))
@@ -780,7 +887,7 @@ fn whole(record: Record) -> NewRecord {
 /// [`set_reserved`] as changes to `base`: each reserved key that should
 /// change, and each empty value of `base`, becomes a change. One pass over
 /// `base`, as `set_reserved`; only reserved keys it lacks are added after.
-fn change_reserved(base: &Record, changes: &mut Changes, mut wanted: [Option<Value>; 5]) {
+fn change_reserved(base: &Record, changes: &mut Changes, mut wanted: [Option<Value>; 6]) {
     // Flash ageing may have removed a reserved key a foreign record listed
     // in `_flashKeys`: what is wanted here decides, as in `set_reserved`.
     for key in RESERVED_KEYS {
@@ -813,8 +920,8 @@ fn change_reserved(base: &Record, changes: &mut Changes, mut wanted: [Option<Val
 /// One pass over the record overwrites the reserved keys it holds in place
 /// (keeping their keys' allocations) and notices empty values; only keys
 /// to add, and keys to remove that are there, cost a lookup afterwards.
-fn set_reserved(record: &mut Record, wanted: &mut [Option<Value>; 5]) {
-    let mut to_remove = [false; 5];
+fn set_reserved(record: &mut Record, wanted: &mut [Option<Value>; 6]) {
+    let mut to_remove = [false; 6];
     let mut has_empty = false;
     for (key, value) in record.iter_mut() {
         match crate::record::reserved_index(key) {
@@ -973,7 +1080,7 @@ mod tests {
             fields in proptest::collection::btree_map(
                 proptest::sample::select(vec![
                     "a", "Z", "_other", EXPIRES_KEY, CREATED_KEY, VERSION_KEY,
-                    FLASH_KEYS_KEY, STORE_ID_KEY,
+                    FLASH_KEYS_KEY, STORE_ID_KEY, crate::record::OWNER_KEY,
                 ]),
                 proptest::sample::select(vec![
                     Value::Null, serde_json::json!([]), serde_json::json!({}),
@@ -985,11 +1092,11 @@ mod tests {
                 proptest::option::of(proptest::sample::select(vec![
                     serde_json::json!(7), serde_json::json!(["m"]),
                 ])),
-                5,
+                6,
             ),
         ) {
             let record: Record = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-            let mut wanted: [Option<Value>; 5] = std::array::from_fn(|i| values[i].clone());
+            let mut wanted: [Option<Value>; 6] = std::array::from_fn(|i| values[i].clone());
 
             let mut expected = record.clone();
             expected.retain(|_, v| !crate::record::is_empty_value(v));

@@ -71,6 +71,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, Method, Uri};
 
 use crate::id::SessionId;
+use crate::index::{SessionIndex, SessionInfo, record_owner};
 use crate::record::{Changes, Record};
 
 /// Where session records live in store mode.
@@ -362,6 +363,9 @@ impl Store for NoStore {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     map: Arc<RwLock<HashMap<SessionId, Entry, IdHasher>>>,
+    /// Owner → the ids written with that owner ([`SessionIndex`]); locked
+    /// only while `map` is, after it.
+    owners: Arc<Mutex<HashMap<String, Vec<SessionId>>>>,
 }
 
 /// The map's hasher: foldhash, seeded per map, rather than SipHash. Every
@@ -418,17 +422,46 @@ impl MemoryStore {
         expires_at: SystemTime,
     ) {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        match map.get_mut(id) {
+        let owned = match map.get_mut(id) {
             Some((held, expires)) if Arc::ptr_eq(held, &base) => {
                 // Without this handle, the store's may be the only one.
                 drop(base);
-                changes.apply_to(Arc::make_mut(held));
+                let held = Arc::make_mut(held);
+                changes.apply_to(held);
                 *expires = expires_at;
+                record_owner(held).is_some()
             }
             // Written, deleted or expired meanwhile: the loaded record with
             // the changes replaces whatever is there, as `set`.
-            _ => replace_or_insert(&mut map, id, (changes.applied_to(base), expires_at)),
+            _ => {
+                let record = changes.applied_to(base);
+                let owned = record_owner(&record).is_some();
+                replace_or_insert(&mut map, id, (record, expires_at));
+                owned
+            }
+        };
+        if owned {
+            self.index(&map, id);
         }
+    }
+
+    /// Adds `id`, just written with an owner, to its owner's list, dropping the entries of that owner whose records are gone,
+    /// expired and swept, or owned by someone else now: the list never
+    /// outgrows the owner's sessions. Takes the held `map` lock, so the
+    /// index and the records change together.
+    fn index(&self, map: &HashMap<SessionId, Entry, IdHasher>, id: &SessionId) {
+        let Some(owner) = map.get(id).and_then(|(record, _)| record_owner(record)) else {
+            return;
+        };
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        let ids = owners.entry(owner.to_owned()).or_default();
+        ids.retain(|other| {
+            other != id
+                && map
+                    .get(other)
+                    .is_some_and(|(record, _)| record_owner(record) == Some(owner))
+        });
+        ids.push(id.clone());
     }
 
     /// [`Store::get`] at `now`: the engine passes the time it read for the
@@ -469,7 +502,11 @@ impl MemoryStore {
         if !crate::record::version_matches(live, expected) {
             return Err(StoreError::Conflict);
         }
+        let owned = record_owner(&record).is_some();
         replace_or_insert(&mut map, id, (record, expires_at));
+        if owned {
+            self.index(&map, id);
+        }
         Ok(())
     }
 
@@ -479,7 +516,92 @@ impl MemoryStore {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         let before = map.len();
         map.retain(|_, (_, expires)| *expires >= now);
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        owners.retain(|owner, ids| {
+            ids.retain(|id| {
+                map.get(id)
+                    .is_some_and(|(record, _)| record_owner(record) == Some(owner.as_str()))
+            });
+            !ids.is_empty()
+        });
         before - map.len()
+    }
+
+    /// The owner's ids whose records are live at `now` and still theirs,
+    /// with those records; the others leave the index.
+    fn owned(
+        map: &HashMap<SessionId, Entry, IdHasher>,
+        owners: &mut HashMap<String, Vec<SessionId>>,
+        owner: &str,
+        now: SystemTime,
+    ) -> Vec<(SessionId, Arc<Record>)> {
+        let Some(ids) = owners.get_mut(owner) else {
+            return Vec::new();
+        };
+        let mut live = Vec::with_capacity(ids.len());
+        ids.retain(|id| match map.get(id) {
+            Some((record, expires)) if record_owner(record) == Some(owner) => {
+                if *expires >= now {
+                    live.push((id.clone(), Arc::clone(record)));
+                }
+                true
+            }
+            _ => false,
+        });
+        if ids.is_empty() {
+            owners.remove(owner);
+        }
+        live
+    }
+}
+
+/// The index is kept as records are written, under the same lock: listing
+/// and revoking are exact, and a revoke racing a login either sees the new
+/// session or happens before it.
+impl SessionIndex for MemoryStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = Self::owned(&map, &mut owners, owner, SystemTime::now());
+        Ok(live
+            .iter()
+            .filter_map(|(id, record)| SessionInfo::from_record(id, record))
+            .collect())
+    }
+
+    async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, StoreError> {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let owned = map
+            .get(id)
+            .is_some_and(|(record, _)| record_owner(record) == Some(owner));
+        if owned {
+            map.remove(id);
+        }
+        Ok(owned)
+    }
+
+    async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = Self::owned(&map, &mut owners, owner, SystemTime::now());
+        let mut revoked = 0;
+        for (id, _) in live {
+            if Some(&id) != except {
+                map.remove(&id);
+                revoked += 1;
+            }
+        }
+        if let Some(ids) = owners.get_mut(owner) {
+            ids.retain(|id| Some(id) == except);
+            if ids.is_empty() {
+                owners.remove(owner);
+            }
+        }
+        Ok(revoked)
     }
 }
 
@@ -500,7 +622,11 @@ impl Store for MemoryStore {
         _: &RequestContext,
     ) -> Result<(), StoreError> {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let owned = record_owner(&record).is_some();
         replace_or_insert(&mut map, id, (record, expires_at));
+        if owned {
+            self.index(&map, id);
+        }
         Ok(())
     }
 

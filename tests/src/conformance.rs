@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue, header};
 use sealed_session::{
-    Error, Record, RequestContext, SessionEngine, SessionId, SessionMap, SetCookies, Store,
-    StoreError,
+    Error, Record, RequestContext, SessionEngine, SessionId, SessionIndex, SessionMap, SetCookies,
+    Store, StoreError,
 };
 use sealed_session_stores::DeleteExpired;
 use serde_json::{Value, json};
@@ -859,4 +859,340 @@ pub async fn optimistic_concurrency<S: Store>(store: Arc<S>) {
         matches!(err, Error::Store(StoreError::Conflict)),
         "optimistic: {err}"
     );
+}
+
+/// Per-user sessions ([`SessionIndex`]): listing, revoking one, revoking
+/// all but one, the index following owner changes, and revoke-all racing
+/// logins. Call it with a store on a fresh table, key prefix or directory.
+///
+/// Sessions are told apart by their labels, not their ids, so that stores
+/// that keep ids in another form ([`HashedIds`](sealed_session_stores::HashedIds))
+/// pass too.
+///
+/// # Panics
+///
+/// On the first case the store fails, with the case's name.
+pub async fn session_index<S: SessionIndex>(store: Arc<S>) {
+    index::listing(Arc::clone(&store)).await;
+    index::revoke_one(Arc::clone(&store)).await;
+    index::revoke_all_but_one(Arc::clone(&store)).await;
+    index::follows_the_records(Arc::clone(&store)).await;
+    index::reads_write_nothing_and_writes_are_seen(Arc::clone(&store)).await;
+    index::revoke_all_racing_logins(store).await;
+}
+
+/// The cases of [`session_index`].
+pub mod index {
+    use super::*;
+
+    /// A unique owner name per call: the cases share one store.
+    fn owner(case: &str) -> String {
+        format!(
+            "{case}-{}",
+            SessionId::generate().as_str().get(..8).unwrap_or("x")
+        )
+    }
+
+    /// Logs `owner` in on a new session labelled `label`; the cookie.
+    ///
+    /// # Panics
+    ///
+    /// When the engine fails.
+    pub async fn login<S: Store>(
+        engine: &SessionEngine<Arc<S>>,
+        owner: &str,
+        label: &str,
+    ) -> String {
+        let session = engine
+            .load::<SessionMap>(&HeaderMap::new(), &cx())
+            .await
+            .expect("index: load new");
+        session.set("userId", owner);
+        session.set_owner(owner);
+        session.set_owner_label(label);
+        sid(&engine
+            .commit(&session, &cx())
+            .await
+            .expect("index: commit login"))
+        .expect("index: a login sets a cookie")
+    }
+
+    /// The user the cookie's session is logged in as (`None`: a new session).
+    async fn user<S: Store>(engine: &SessionEngine<Arc<S>>, sid: &str) -> Option<String> {
+        let session = engine
+            .load::<SessionMap>(&cookie(sid), &cx())
+            .await
+            .expect("index: load");
+        session.get::<String>("userId")
+    }
+
+    /// The owner's sessions' labels, sorted.
+    async fn labels<S: SessionIndex>(engine: &SessionEngine<Arc<S>>, owner: &str) -> Vec<String> {
+        let mut labels: Vec<String> = engine
+            .sessions_of(owner)
+            .await
+            .expect("index: sessions_of")
+            .into_iter()
+            .map(|info| {
+                assert_eq!(info.owner, owner, "index: listed under another owner");
+                info.label.expect("index: the label was set")
+            })
+            .collect();
+        labels.sort();
+        labels
+    }
+
+    /// Each owner sees their own sessions, with login time, last write,
+    /// expiry and label; unowned sessions are listed nowhere.
+    pub async fn listing<S: SessionIndex>(store: Arc<S>) {
+        let engine = engine(store);
+        let (ada, bob) = (owner("ada"), owner("bob"));
+        let before = SystemTime::now() - Duration::from_secs(1);
+        login(&engine, &ada, "phone").await;
+        login(&engine, &ada, "laptop").await;
+        login(&engine, &bob, "tablet").await;
+        let session = engine
+            .load::<SessionMap>(&HeaderMap::new(), &cx())
+            .await
+            .expect("listing: load");
+        session.set("anonymous", true);
+        engine
+            .commit(&session, &cx())
+            .await
+            .expect("listing: commit");
+
+        assert_eq!(labels(&engine, &ada).await, ["laptop", "phone"]);
+        assert_eq!(labels(&engine, &bob).await, ["tablet"]);
+        assert!(
+            engine
+                .sessions_of(&owner("nobody"))
+                .await
+                .expect("listing")
+                .is_empty()
+        );
+        let after = SystemTime::now() + Duration::from_secs(1);
+        for info in engine.sessions_of(&ada).await.expect("listing") {
+            assert!(
+                info.created > before && info.created < after,
+                "listing: {info:?}"
+            );
+            assert!(info.last_seen >= info.created, "listing: {info:?}");
+            let expires_in = info.expires.duration_since(before).unwrap_or_default();
+            assert!(
+                expires_in > engine.max_age() - Duration::from_secs(5),
+                "listing: the expiry is the session's: {info:?}"
+            );
+        }
+    }
+
+    /// `revoke` logs out one session of the owner, and refuses another
+    /// owner's.
+    pub async fn revoke_one<S: SessionIndex>(store: Arc<S>) {
+        let engine = engine(store);
+        let (ada, eve) = (owner("ada"), owner("eve"));
+        let phone = login(&engine, &ada, "phone").await;
+        let laptop = login(&engine, &ada, "laptop").await;
+        let eves = login(&engine, &eve, "eve's").await;
+
+        let infos = engine.sessions_of(&ada).await.expect("revoke: list");
+        let phone_id = infos
+            .iter()
+            .find(|i| i.label.as_deref() == Some("phone"))
+            .map(|i| i.id.clone())
+            .expect("revoke: the phone is listed");
+        assert!(
+            !engine.revoke(&eve, &phone_id).await.expect("revoke"),
+            "revoke: another owner's session was revoked"
+        );
+        assert_eq!(user(&engine, &phone).await.as_deref(), Some(ada.as_str()));
+
+        assert!(engine.revoke(&ada, &phone_id).await.expect("revoke"));
+        assert_eq!(
+            user(&engine, &phone).await,
+            None,
+            "revoke: the phone still logs in"
+        );
+        assert_eq!(user(&engine, &laptop).await.as_deref(), Some(ada.as_str()));
+        assert_eq!(user(&engine, &eves).await.as_deref(), Some(eve.as_str()));
+        assert_eq!(labels(&engine, &ada).await, ["laptop"]);
+        assert!(
+            !engine.revoke(&ada, &phone_id).await.expect("revoke again"),
+            "revoke: a second revoke found the session"
+        );
+    }
+
+    /// `revoke_all` with `except`: "log out my other sessions".
+    pub async fn revoke_all_but_one<S: SessionIndex>(store: Arc<S>) {
+        let engine = engine(Arc::clone(&store));
+        let ada = owner("ada");
+        let here = login(&engine, &ada, "here").await;
+        let others = [
+            login(&engine, &ada, "other-1").await,
+            login(&engine, &ada, "other-2").await,
+        ];
+        let here_id = engine
+            .load::<SessionMap>(&cookie(&here), &cx())
+            .await
+            .expect("revoke_all: load")
+            .id()
+            .expect("store mode: an id");
+        assert_eq!(
+            engine
+                .revoke_all(&ada, Some(&here_id))
+                .await
+                .expect("revoke_all"),
+            2
+        );
+        assert_eq!(user(&engine, &here).await.as_deref(), Some(ada.as_str()));
+        for other in &others {
+            assert_eq!(
+                user(&engine, other).await,
+                None,
+                "revoke_all: still logged in"
+            );
+        }
+        assert_eq!(labels(&engine, &ada).await, ["here"]);
+        assert_eq!(engine.revoke_all(&ada, None).await.expect("revoke_all"), 1);
+        assert_eq!(user(&engine, &here).await, None);
+        assert!(labels(&engine, &ada).await.is_empty());
+        assert_eq!(engine.revoke_all(&ada, None).await.expect("revoke_all"), 0);
+    }
+
+    /// The index follows the records: a cleared owner, a new owner, a
+    /// destroyed or regenerated session.
+    pub async fn follows_the_records<S: SessionIndex>(store: Arc<S>) {
+        let engine = engine(store);
+        let (ada, bob) = (owner("ada"), owner("bob"));
+        let cleared = login(&engine, &ada, "cleared").await;
+        let moved = login(&engine, &ada, "moved").await;
+        let destroyed = login(&engine, &ada, "destroyed").await;
+        let regenerated = login(&engine, &ada, "regenerated").await;
+
+        let session = engine
+            .load::<SessionMap>(&cookie(&cleared), &cx())
+            .await
+            .expect("load");
+        session.clear_owner();
+        assert!(session.owner().is_none());
+        engine.commit(&session, &cx()).await.expect("commit");
+
+        let session = engine
+            .load::<SessionMap>(&cookie(&moved), &cx())
+            .await
+            .expect("load");
+        session.set_owner(&bob);
+        session.set_owner_label("moved");
+        engine.commit(&session, &cx()).await.expect("commit");
+
+        let session = engine
+            .load::<SessionMap>(&cookie(&destroyed), &cx())
+            .await
+            .expect("load");
+        session.destroy();
+        engine.commit(&session, &cx()).await.expect("commit");
+
+        let session = engine
+            .load::<SessionMap>(&cookie(&regenerated), &cx())
+            .await
+            .expect("load");
+        assert_eq!(session.owner().as_deref(), Some(ada.as_str()));
+        session.regenerate();
+        let new = sid(&engine.commit(&session, &cx()).await.expect("commit"))
+            .expect("regenerate sets a cookie");
+
+        assert_eq!(labels(&engine, &ada).await, ["regenerated"]);
+        assert_eq!(labels(&engine, &bob).await, ["moved"]);
+        let listed = engine.sessions_of(&ada).await.expect("list");
+        assert_eq!(listed.len(), 1);
+        // The regenerated session is listed under its new id: revoking it
+        // logs the new cookie out.
+        assert!(engine.revoke(&ada, &listed[0].id).await.expect("revoke"));
+        assert_eq!(user(&engine, &new).await, None);
+        assert_eq!(user(&engine, &cleared).await.as_deref(), Some(ada.as_str()));
+    }
+
+    /// A request that only reads an owned session writes nothing (the index
+    /// costs no store call); one that writes moves `last_seen`.
+    pub async fn reads_write_nothing_and_writes_are_seen<S: SessionIndex>(store: Arc<S>) {
+        let engine = engine(store);
+        let ada = owner("ada");
+        let sid = login(&engine, &ada, "phone").await;
+        let seen = |infos: Vec<sealed_session::SessionInfo>| {
+            assert_eq!(infos.len(), 1, "seen: one session listed");
+            infos[0].last_seen
+        };
+        let first = seen(engine.sessions_of(&ada).await.expect("seen: list"));
+
+        let session = engine
+            .load::<SessionMap>(&cookie(&sid), &cx())
+            .await
+            .expect("load");
+        assert_eq!(session.owner().as_deref(), Some(ada.as_str()));
+        assert!(!session.has_changed());
+        assert!(
+            engine
+                .commit(&session, &cx())
+                .await
+                .expect("commit")
+                .is_empty(),
+            "seen: a read-only request on an owned session wrote"
+        );
+
+        // Let the millisecond clock move on, then write.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let session = engine
+            .load::<SessionMap>(&cookie(&sid), &cx())
+            .await
+            .expect("load");
+        session.set("cart", 1);
+        engine.commit(&session, &cx()).await.expect("commit");
+        let second = seen(engine.sessions_of(&ada).await.expect("seen: list"));
+        assert!(second > first, "seen: a write did not move last_seen");
+    }
+
+    /// `revoke_all` racing logins: afterwards no session of the owner is
+    /// live without being listed, and a second `revoke_all` leaves none.
+    pub async fn revoke_all_racing_logins<S: SessionIndex>(store: Arc<S>) {
+        let engine = engine(store);
+        let ada = owner("ada");
+        let logins: Vec<_> = (0..12)
+            .map(|n| {
+                let engine = engine.clone();
+                let ada = ada.clone();
+                tokio::spawn(async move { login(&engine, &ada, &format!("device-{n:02}")).await })
+            })
+            .collect();
+        let revoker = {
+            let engine = engine.clone();
+            let ada = ada.clone();
+            tokio::spawn(async move { engine.revoke_all(&ada, None).await })
+        };
+        let mut cookies = Vec::new();
+        for login in logins {
+            cookies.push(login.await.expect("race: a login panicked"));
+        }
+        revoker
+            .await
+            .expect("race: revoke_all panicked")
+            .expect("race: revoke_all");
+
+        let listed = labels(&engine, &ada).await;
+        for (n, sid) in cookies.iter().enumerate() {
+            if user(&engine, sid).await.is_some() {
+                let label = format!("device-{n:02}");
+                assert!(
+                    listed.contains(&label),
+                    "race: {label} is live but not listed"
+                );
+            }
+        }
+        engine
+            .revoke_all(&ada, None)
+            .await
+            .expect("race: revoke_all again");
+        for sid in &cookies {
+            assert_eq!(user(&engine, sid).await, None, "race: a session survived");
+        }
+        assert!(labels(&engine, &ada).await.is_empty());
+    }
 }

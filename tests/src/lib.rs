@@ -45,6 +45,7 @@ guide! {
     guide_store_hashed_ids => "../../docs/src/stores/hashed-ids.md",
     guide_sessions => "../../docs/src/sessions.md",
     guide_typed_sessions => "../../docs/src/typed-sessions.md",
+    guide_per_user_sessions => "../../docs/src/per-user-sessions.md",
     guide_custom_encoder => "../../docs/src/custom-encoder.md",
     guide_cookies => "../../docs/src/cookies.md",
     guide_key_rotation => "../../docs/src/key-rotation.md",

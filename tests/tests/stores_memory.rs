@@ -13,6 +13,7 @@ async fn memory_store_conforms() {
     conformance::run(Arc::clone(&store)).await;
     conformance::expired_records_are_not_returned(&*store).await;
     conformance::optimistic_concurrency(Arc::clone(&store)).await;
+    conformance::session_index(Arc::clone(&store)).await;
 }
 
 #[tokio::test]
