@@ -20,7 +20,7 @@ use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::response::content::RawHtml;
 use rocket::{Build, Rocket, get, post, put, routes};
-use sealed_session::adapters::rocket::{SessionFairing, catchers};
+use sealed_session::adapters::rocket::SessionFairing;
 use sealed_session::{
     CookieSizePolicy, Encoder, Keyring, MemoryStore, Required, Secret, SessionData, SessionEngine,
     Store,
@@ -174,7 +174,8 @@ fn ui_clear(session: Session) -> Redirect {
     Redirect::to(page::HOME)
 }
 
-/// The demo routes with the session fairing, on 127.0.0.1:`port` (0: any).
+/// The demo routes with the session fairing (which registers the session
+/// catchers itself), on 127.0.0.1:`port` (0: any).
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
 pub fn rocket<S: Store, E: Encoder>(engine: SessionEngine<S, E>, port: u16) -> Rocket<Build> {
     let config = Config {
@@ -184,8 +185,8 @@ pub fn rocket<S: Store, E: Encoder>(engine: SessionEngine<S, E>, port: u16) -> R
         ..Config::release_default()
     };
     rocket::custom(config)
+        // Also registers the session catchers (401 `Unauthorised`, …).
         .attach(SessionFairing::new(engine))
-        .register("/", catchers())
         .mount(
             "/",
             routes![

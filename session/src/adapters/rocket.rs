@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use rocket::{get, routes};
-//! use sealed_session::adapters::rocket::{SessionFairing, catchers};
+//! use sealed_session::adapters::rocket::SessionFairing;
 //! use sealed_session::{Secret, Session, SessionEngine, SessionMap};
 //!
 //! #[get("/count")]
@@ -23,7 +23,6 @@
 //!     .build()?;
 //! let _rocket = rocket::build()
 //!     .attach(SessionFairing::new(engine))
-//!     .register("/", catchers())
 //!     .mount("/", routes![count])
 //!     .launch()
 //!     .await?;
@@ -37,23 +36,33 @@
 //!
 //! # Errors
 //!
-//! Guards that fail go to Rocket's catchers: [`catchers()`] answers `401`
-//! with `Unauthorised` (the seed's body) and a session `500` with a short
-//! text saying what failed (other 500s keep a plain `Internal Server
-//! Error`). Register them, or your own catchers. Take
-//! `Result<Session<T>, SessionRejection>` as the guard to handle a failing
-//! store yourself. A failing commit replaces the response by a `500`.
+//! Guards that fail go to Rocket's catchers. The fairing registers the
+//! session's [`catchers()`] at `/` when the Rocket ignites, so a failed
+//! guard answers as on the other frameworks: `401` with `Unauthorised`
+//! (the seed's body) and a session `500` with a short text saying what
+//! failed (other 500s get a plain `Internal Server Error`).
+//!
+//! Your own catchers win: the fairing leaves out a status for which the
+//! Rocket already has a catcher at `/` (for that code, or a `default`
+//! one), so registering [`catchers()`] by hand, as before, still works;
+//! catchers under a narrower base win on their paths as Rocket always
+//! picks the longest base. [`SessionFairing::without_catchers`] registers
+//! none.
+//!
+//! Take `Result<Session<T>, SessionRejection>` as the guard to handle a
+//! failing store yourself. A failing commit replaces the response by a
+//! `500`.
 
 use std::fmt;
 use std::io::Cursor;
 use std::sync::{Arc, OnceLock};
 
 use rocket::catcher::{self, Catcher};
-use rocket::fairing::{Fairing, Info, Kind};
+use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::{ContentType, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::Response;
-use rocket::{Data, async_trait};
+use rocket::{Build, Data, Rocket, async_trait};
 
 use super::lazy::{self, LoadError, SharedEngine, Slot};
 use crate::data::SessionData;
@@ -65,17 +74,36 @@ use crate::session::Session;
 use crate::store::Store;
 
 /// Adds sessions to a Rocket: `rocket::build().attach(SessionFairing::new(engine))`.
+///
+/// When the Rocket ignites, it also registers the session's [`catchers()`]
+/// at `/`, except for a status the Rocket already has a catcher for at `/`
+/// (see the [module docs](self#errors)).
 pub struct SessionFairing<S, E> {
     engine: SessionEngine<S, E>,
     shared: SharedEngine,
+    catchers: bool,
 }
 
 impl<S: Store, E: Encoder> SessionFairing<S, E> {
-    /// A fairing serving sessions from `engine`.
+    /// A fairing serving sessions from `engine`, registering the session
+    /// catchers the Rocket does not have yet.
     #[must_use]
     pub fn new(engine: SessionEngine<S, E>) -> Self {
         let shared = SharedEngine::new(&engine);
-        Self { engine, shared }
+        Self {
+            engine,
+            shared,
+            catchers: true,
+        }
+    }
+
+    /// Registers no catcher: failed session guards get Rocket's default
+    /// pages (or your catchers), not the bodies the other adapters answer.
+    /// [`catchers()`] can still be registered by hand, under any base.
+    #[must_use]
+    pub fn without_catchers(mut self) -> Self {
+        self.catchers = false;
+        self
     }
 }
 
@@ -84,6 +112,7 @@ impl<S, E> Clone for SessionFairing<S, E> {
         Self {
             engine: self.engine.clone(),
             shared: self.shared.clone(),
+            catchers: self.catchers,
         }
     }
 }
@@ -92,6 +121,7 @@ impl<S, E> fmt::Debug for SessionFairing<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionFairing")
             .field("engine", &self.engine)
+            .field("catchers", &self.catchers)
             .finish()
     }
 }
@@ -111,8 +141,27 @@ impl<S: Store, E: Encoder> Fairing for SessionFairing<S, E> {
     fn info(&self) -> Info {
         Info {
             name: "sealed-session",
-            kind: Kind::Request | Kind::Response,
+            kind: Kind::Ignite | Kind::Request | Kind::Response,
         }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        if !self.catchers {
+            return Ok(rocket);
+        }
+        // Registering a code the Rocket has at `/` would be a launch
+        // error (a collision), and a `default` catcher at `/` is the app's
+        // answer for every code: both are left to the app.
+        let missing: Vec<Catcher> = catchers()
+            .into_iter()
+            .filter(|ours| {
+                !rocket.catchers().any(|theirs| {
+                    theirs.base.path().segments().next().is_none()
+                        && (theirs.code.is_none() || theirs.code == ours.code)
+                })
+            })
+            .collect();
+        Ok(rocket.register("/", missing))
     }
 
     async fn on_request(&self, req: &mut Request<'_>, _data: &mut Data<'_>) {
@@ -224,9 +273,11 @@ impl<'r, T: SessionData, F: RequiredField<T>> FromRequest<'r> for Required<T, F>
 /// `500` the session's short message ("Session store unavailable", …) or
 /// else `Internal Server Error`.
 ///
-/// Register them at the root: `.register("/", catchers())`; they catch
-/// every 401 and 500 under that base, so leave them out if the app has
-/// its own.
+/// [`SessionFairing`] registers them at `/` itself, unless the Rocket has
+/// its own catcher for the status there or the fairing was built
+/// [`without_catchers`](SessionFairing::without_catchers). Register them
+/// by hand (`.register("/api", catchers())`) to use them under a narrower
+/// base only; under their base they catch every 401 and 500.
 #[must_use]
 pub fn catchers() -> Vec<Catcher> {
     vec![

@@ -22,6 +22,7 @@ mod client;
 mod http1;
 mod in_process;
 mod missing;
+mod rocket_catchers;
 mod scenarios;
 mod servers;
 
