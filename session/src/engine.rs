@@ -21,8 +21,8 @@ use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::index::{SessionIndex, SessionInfo};
 use crate::record::{
-    EXPIRES_KEY, NewRecord, Record, STORE_ID_KEY, VERSION_KEY, read_created, read_expires,
-    read_flash_keys, read_version,
+    EXPIRES_KEY, NewRecord, OWNER_KEY, Record, STORE_ID_KEY, VERSION_KEY, read_created,
+    read_expires, read_flash_keys, read_version,
 };
 use crate::secret::{Keyring, Secret};
 use crate::session::{Meta, Plan, Session};
@@ -85,6 +85,8 @@ struct Inner<S, E> {
     /// Stateless mode: recently opened cookies.
     cache: TokenCache,
     overflow: Option<Arc<dyn DynStore>>,
+    /// Stateless mode: per-owner "revoked before" times.
+    revocation: Option<Arc<dyn DynStore>>,
     encoder: E,
     keyring: Keyring,
     config: Config,
@@ -152,6 +154,7 @@ impl SessionEngine {
             save_on_server_error: false,
             optimistic: false,
             overflow: None,
+            revocation: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -349,6 +352,9 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                             .await
                             .map(|loaded| loaded.unwrap_or_else(fresh));
                     }
+                    if self.is_revoked(&record, now, cx).await? {
+                        return Ok(fresh());
+                    }
                     tracing::trace!(
                         outcome = "loaded",
                         stale_key = stale,
@@ -429,6 +435,43 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         Ok((record, decoded.stale))
     }
 
+    /// Stateless mode with a revocation store: whether the owner of
+    /// `record` revoked their sessions after this one's login. Records
+    /// without an owner cost one lookup, and no store read.
+    async fn is_revoked(
+        &self,
+        record: &Record,
+        now: u64,
+        cx: &RequestContext,
+    ) -> Result<bool, Error> {
+        let Some(revocation) = &self.inner.revocation else {
+            return Ok(false);
+        };
+        let Some(owner) = record.get(OWNER_KEY).and_then(serde_json::Value::as_object) else {
+            return Ok(false);
+        };
+        let Some(id) = owner.get("id").and_then(serde_json::Value::as_str) else {
+            return Ok(false);
+        };
+        let since = owner
+            .get("since")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let key = revocation_key(id);
+        let before = revocation
+            .get_at(&key, time_from_ms(now), cx)
+            .await?
+            .and_then(|r| r.get(REVOKED_BEFORE).and_then(serde_json::Value::as_u64));
+        let revoked = before.is_some_and(|before| since < before);
+        if revoked {
+            tracing::debug!(
+                outcome = "revoked",
+                "session cookie revoked by its owner; starting a fresh session"
+            );
+        }
+        Ok(revoked)
+    }
+
     /// A stateless cookie that points into the overflow store.
     async fn load_overflow(
         &self,
@@ -449,6 +492,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
             return Ok(None);
         };
         match overflow.get_at(&id, time_from_ms(now), cx).await? {
+            Some(record) if self.is_revoked(&record, now, cx).await? => Ok(None),
             Some(record) if is_live(&record, now, self.inner.config.expiry) => {
                 tracing::trace!(outcome = "loaded", session = %id, "session loaded from the overflow store");
                 Ok(Some(Loaded {
@@ -639,10 +683,14 @@ impl<S: SessionIndex, E: Encoder> SessionEngine<S, E> {
     /// # Errors
     ///
     /// [`Error::Store`]: the store failed.
+    ///
+    /// [`Error::Stateless`] in stateless mode: cookies are not listed anywhere.
     pub async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, Error> {
         match self.store() {
             Some(store) => Ok(store.sessions_of(owner).await?),
-            None => Ok(Vec::new()),
+            None => Err(Error::Stateless {
+                operation: "sessions_of",
+            }),
         }
     }
 
@@ -652,10 +700,14 @@ impl<S: SessionIndex, E: Encoder> SessionEngine<S, E> {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`]: the store failed, and the session may still be live.
+    /// [`Error::Store`]: the store failed, and the session may still be
+    /// live. [`Error::Stateless`] in stateless mode, where sessions have no
+    /// ids: use [`revoke_all`](Self::revoke_all).
     pub async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, Error> {
         let Some(store) = self.store() else {
-            return Ok(false);
+            return Err(Error::Stateless {
+                operation: "revoke",
+            });
         };
         let revoked = store.revoke(owner, id).await?;
         tracing::info!(owner, revoked, "session revoked");
@@ -666,22 +718,75 @@ impl<S: SessionIndex, E: Encoder> SessionEngine<S, E> {
     /// session's [`id`](Session::id) for "log out my other sessions", or
     /// `None` after a password reset or a ban); returns how many.
     ///
+    /// Stateless mode, with a
+    /// [revocation store](SessionEngineBuilder::with_revocation_store):
+    /// every cookie of the owner whose owner was set before now opens as an
+    /// empty session from now on. Cookies are not counted (the result is
+    /// 0) and `except` does not apply: to keep the current session, set
+    /// its owner anew after (`session.clear_owner(); session.set_owner(owner)`).
+    ///
     /// # Errors
     ///
     /// [`Error::Store`]: the store failed; sessions it did not reach are
     /// still live, and calling it again finishes the job.
+    /// [`Error::Stateless`]: stateless mode without a revocation store.
     pub async fn revoke_all(
         &self,
         owner: &str,
         except: Option<&SessionId>,
     ) -> Result<usize, Error> {
         let Some(store) = self.store() else {
-            return Ok(0);
+            return self.revoke_cookies(owner).await.map(|()| 0);
         };
         let revoked = store.revoke_all(owner, except).await?;
         tracing::info!(owner, revoked, "sessions of owner revoked");
         Ok(revoked)
     }
+}
+
+impl<S: Store, E: Encoder> SessionEngine<S, E> {
+    /// Stateless `revoke_all`: the owner's sessions set before now are
+    /// revoked, for as long as any of them could live.
+    async fn revoke_cookies(&self, owner: &str) -> Result<(), Error> {
+        let Some(revocation) = &self.inner.revocation else {
+            return Err(Error::Stateless {
+                operation: "revoke_all",
+            });
+        };
+        let config = &self.inner.config;
+        let now = config.clock.now_ms();
+        let expires = now.saturating_add(config.max_age_ms);
+        let mut record = Record::new();
+        record.insert(REVOKED_BEFORE.to_owned(), now.into());
+        record.insert(EXPIRES_KEY.to_owned(), expires.into());
+        revocation
+            .set(
+                &revocation_key(owner),
+                Arc::new(record),
+                time_from_ms(expires),
+                &RequestContext::default(),
+            )
+            .await?;
+        tracing::info!(owner, "stateless sessions of owner revoked");
+        Ok(())
+    }
+}
+
+/// The field of a revocation record: sessions whose owner was set before
+/// this time (ms) are revoked.
+const REVOKED_BEFORE: &str = "revokedBefore";
+
+/// The revocation store's key for `owner`: a hash, so that any owner name
+/// makes a valid id and the store does not learn user names.
+fn revocation_key(owner: &str) -> SessionId {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"sealed-session revocation\0")
+        .chain_update(owner.as_bytes())
+        .finalize();
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    SessionId::from_trusted(format!("rv{encoded}"))
 }
 
 fn cookie_error(error: CookieError) -> Error {
@@ -879,6 +984,7 @@ pub struct SessionEngineBuilder<S = NoStore, E = IronEncoder> {
     save_on_server_error: bool,
     optimistic: bool,
     overflow: Option<Arc<dyn DynStore>>,
+    revocation: Option<Arc<dyn DynStore>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -912,6 +1018,7 @@ impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
             save_on_server_error: self.save_on_server_error,
             optimistic: self.optimistic,
             overflow: self.overflow,
+            revocation: self.revocation,
             clock: self.clock,
         }
     }
@@ -932,6 +1039,7 @@ impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
             save_on_server_error: self.save_on_server_error,
             optimistic: self.optimistic,
             overflow: self.overflow,
+            revocation: self.revocation,
             clock: self.clock,
         }
     }
@@ -1000,6 +1108,31 @@ impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
     /// sessions. Ignored in store mode.
     pub fn with_overflow_store(mut self, store: impl Store) -> Self {
         self.overflow = Some(Arc::new(store));
+        self
+    }
+
+    /// Stateless mode: make [`SessionEngine::revoke_all`] work for cookie
+    /// sessions. `store` keeps, per owner, when their sessions were last
+    /// revoked; a cookie whose owner was set ([`Session::set_owner`])
+    /// before that time then opens as an empty session.
+    ///
+    /// It costs one `store` read per request that carries an owned
+    /// session (unowned sessions cost nothing), and one write per
+    /// revocation; each record lives for the max age. Servers sharing
+    /// cookies must share `store` (Redis, say) and keep their clocks in
+    /// step. Ignored in store mode, where the store revokes natively.
+    ///
+    /// ```
+    /// use sealed_session::{MemoryStore, SessionEngine};
+    ///
+    /// let engine = SessionEngine::builder()
+    ///     .with_revocation_store(MemoryStore::new())
+    ///     .build()?;
+    /// # let _ = engine;
+    /// # Ok::<(), sealed_session::BuildError>(())
+    /// ```
+    pub fn with_revocation_store(mut self, store: impl Store) -> Self {
+        self.revocation = Some(Arc::new(store));
         self
     }
 
@@ -1083,6 +1216,7 @@ impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
             inner: Arc::new(Inner {
                 cache: TokenCache::new(),
                 overflow: if store_mode { None } else { self.overflow },
+                revocation: if store_mode { None } else { self.revocation },
                 store: self.store,
                 encoder: self.encoder,
                 keyring,

@@ -105,6 +105,17 @@ pub enum Error {
     /// The encoder produced a value that cannot go into a `Set-Cookie` header.
     #[error("the sealed cookie value contains characters a header cannot carry; fix the encoder")]
     InvalidCookieValue,
+    /// Per-user session management asked of a stateless engine, which
+    /// keeps no list of sessions: listing and revoking one session need a
+    /// store, revoking all of a user's sessions needs a revocation store.
+    #[error(
+        "`{operation}` needs server-side state: stateless sessions live only in their cookies; \
+         build the engine with a store, or (for revoke_all) with_revocation_store"
+    )]
+    Stateless {
+        /// The operation asked for (`"sessions_of"`, `"revoke"`, `"revoke_all"`).
+        operation: &'static str,
+    },
 }
 
 impl Error {

@@ -653,6 +653,22 @@ impl Store for MemoryStore {
     }
 }
 
+/// Stateless engines have no store: [`SessionEngine`](crate::SessionEngine)'s
+/// per-user methods answer [`Error::Stateless`](crate::Error::Stateless),
+/// or revoke through the engine's
+/// [revocation store](crate::SessionEngineBuilder::with_revocation_store).
+impl SessionIndex for NoStore {
+    async fn sessions_of(&self, _: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        match *self {}
+    }
+    async fn revoke(&self, _: &str, _: &SessionId) -> Result<bool, StoreError> {
+        match *self {}
+    }
+    async fn revoke_all(&self, _: &str, _: Option<&SessionId>) -> Result<usize, StoreError> {
+        match *self {}
+    }
+}
+
 /// A plain `Mutex<HashMap<String, Arc<Record>>>` is a store, as a JS `Map`
 /// is for hono-session. It does not expire records by itself (the engine
 /// still refuses expired ones, and deletes them when it meets them).
