@@ -3,18 +3,28 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+use sealed_session::{
+    Record, RequestContext, SessionId, SessionIndex, SessionInfo, Store, StoreError, record_owner,
+};
 use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::error::Error;
 use crate::sql::{
-    DEFAULT_TABLE, backend, check_identifier, one_row_or_conflict, parse_record, record_json,
+    DEFAULT_TABLE, backend, check_identifier, listing, one_row_or_conflict, parse_record,
+    record_json, revoked,
 };
 use crate::sweep::DeleteExpired;
 use crate::time::{now_ms_i64, to_ms_i64};
 
 const BACKEND: &str = "mysql";
+/// The `owner` column: `LONGTEXT`, as the record is, so that no owner id
+/// can be cut short (a server outside strict mode truncates with a mere
+/// warning, and a truncated owner would escape `revoke_all`).
+const OWNER_COLUMN: &str = "owner LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL";
+/// Characters of the owner the index covers: 191 × 4 bytes fits any row
+/// format's index key. Longer owners still match exactly, on the row.
+const OWNER_PREFIX: u32 = 191;
 
 #[derive(Debug)]
 struct Queries {
@@ -30,6 +40,14 @@ struct Queries {
     insert: Arc<str>,
     /// Overwrites the row of an id only if it has expired.
     replace_if_expired: Arc<str>,
+    /// An owner's live rows.
+    sessions_of: Arc<str>,
+    /// Deletes one live row of an owner.
+    revoke: Arc<str>,
+    /// Deletes an owner's live rows.
+    revoke_all: Arc<str>,
+    /// Deletes an owner's live rows but one.
+    revoke_all_except: Arc<str>,
 }
 
 impl Queries {
@@ -41,21 +59,32 @@ impl Queries {
             get: format!("SELECT record FROM {t} WHERE id = ? AND expires_at > ?").into(),
             // `VALUES()` rather than a row alias: MariaDB has no row alias.
             set: format!(
-                "INSERT INTO {t} (id, record, expires_at) VALUES (?, ?, ?) \
-                 ON DUPLICATE KEY UPDATE record = VALUES(record), expires_at = VALUES(expires_at)"
+                "INSERT INTO {t} (id, record, expires_at, owner) VALUES (?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE record = VALUES(record), expires_at = VALUES(expires_at), \
+                 owner = VALUES(owner)"
             )
             .into(),
             delete: format!("DELETE FROM {t} WHERE id = ?").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_at <= ?").into(),
             // `JSON_EXTRACT` (MySQL 5.7, MariaDB 10.2) on the text column.
             update_if_version: format!(
-                "UPDATE {t} SET record = ?, expires_at = ? \
+                "UPDATE {t} SET record = ?, expires_at = ?, owner = ? \
                  WHERE id = ? AND expires_at > ? AND JSON_EXTRACT(record, '$._version') = ?"
             )
             .into(),
-            insert: format!("INSERT INTO {t} (id, record, expires_at) VALUES (?, ?, ?)").into(),
+            insert: format!("INSERT INTO {t} (id, record, expires_at, owner) VALUES (?, ?, ?, ?)")
+                .into(),
             replace_if_expired: format!(
-                "UPDATE {t} SET record = ?, expires_at = ? WHERE id = ? AND expires_at <= ?"
+                "UPDATE {t} SET record = ?, expires_at = ?, owner = ? \
+                 WHERE id = ? AND expires_at <= ?"
+            )
+            .into(),
+            sessions_of: format!("SELECT id, record FROM {t} WHERE owner = ? AND expires_at > ?")
+                .into(),
+            revoke: format!("DELETE FROM {t} WHERE id = ? AND owner = ? AND expires_at > ?").into(),
+            revoke_all: format!("DELETE FROM {t} WHERE owner = ? AND expires_at > ?").into(),
+            revoke_all_except: format!(
+                "DELETE FROM {t} WHERE owner = ? AND expires_at > ? AND id <> ?"
             )
             .into(),
         }
@@ -78,13 +107,22 @@ fn qualified(schema: Option<&str>, table: &str) -> String {
 ///     id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
 ///     record LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, -- JSON
 ///     expires_at BIGINT NOT NULL,                                         -- ms since the epoch
-///     INDEX `sessions_expires_at_idx` (expires_at)
+///     owner LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,      -- the record's owner id
+///     INDEX `sessions_expires_at_idx` (expires_at),
+///     INDEX `sessions_owner_idx` (owner(191))
 /// ) ENGINE = InnoDB;
 /// ```
 ///
-/// Ids are compared byte for byte (`ascii_bin`): with the default
-/// case-insensitive collation, two ids differing only in case would be one
-/// row. `get` never returns a row past `expires_at`; expired rows stay
+/// Ids and owners are compared byte for byte (`ascii_bin`, `utf8mb4_bin`):
+/// with the default case-insensitive collation, two ids differing only in
+/// case would be one row.
+///
+/// The `owner` column is the store's [`SessionIndex`] (per-user sessions:
+/// [`Session::set_owner`](sealed_session::Session::set_owner)): every
+/// write sets it in the same statement as the record, so keeping the index
+/// costs no extra query. Its index covers the first 191 characters, and
+/// longer owner ids still match exactly. [`migrate`](Self::migrate) adds
+/// the column, with its index, to a table created by an earlier version. `get` never returns a row past `expires_at`; expired rows stay
 /// until [`delete_expired`](Self::delete_expired) or a
 /// [`spawn_sweeper`](crate::spawn_sweeper) removes them. Records up to the
 /// server's `max_allowed_packet` (16 MiB by default on MariaDB, 64 MiB on
@@ -146,28 +184,78 @@ impl MySqlStore {
         Ok(self)
     }
 
-    /// Creates the table with its expiry index if it does not exist.
+    /// Creates the table with its indexes if it does not exist, and adds
+    /// the `owner` column and its index to a table created by an earlier
+    /// version.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`] when the server refuses (rights, say).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let q = &self.queries;
+        let table = qualified(q.schema.as_deref(), &q.table);
+        let owner_index = format!("{}_owner_idx", q.table);
         let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} (\
+            "CREATE TABLE IF NOT EXISTS {table} (\
                  id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
                  record LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
                  expires_at BIGINT NOT NULL, \
-                 INDEX `{}_expires_at_idx` (expires_at)\
+                 {OWNER_COLUMN}, \
+                 INDEX `{}_expires_at_idx` (expires_at), \
+                 INDEX `{owner_index}` (owner({OWNER_PREFIX}))\
              ) ENGINE = InnoDB",
-            qualified(q.schema.as_deref(), &q.table),
             q.table
         );
         sqlx::query(AssertSqlSafe(sql))
             .execute(&self.pool)
             .await
             .map_err(backend(BACKEND))?;
-        Ok(())
+        // A table of an earlier version lacks `owner`. MySQL 8 has no
+        // `ADD COLUMN IF NOT EXISTS` (MariaDB has): ask the catalog.
+        let (has_column, has_index) = self.owner_column_and_index(&owner_index).await?;
+        let mut changes = Vec::new();
+        if !has_column {
+            changes.push(format!("ADD COLUMN {OWNER_COLUMN}"));
+        }
+        if !has_index {
+            changes.push(format!("ADD INDEX `{owner_index}` (owner({OWNER_PREFIX}))"));
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let alter = format!("ALTER TABLE {table} {}", changes.join(", "));
+        match sqlx::query(AssertSqlSafe(alter)).execute(&self.pool).await {
+            Ok(_) => Ok(()),
+            // Another server may have added them since we looked.
+            Err(e) if self.owner_column_and_index(&owner_index).await? == (true, true) => {
+                tracing::debug!(error = %e, "owner column added concurrently");
+                Ok(())
+            }
+            Err(e) => Err(backend(BACKEND)(e)),
+        }
+    }
+
+    /// Whether the table has the `owner` column, and its index.
+    async fn owner_column_and_index(&self, index: &str) -> Result<(bool, bool), StoreError> {
+        let q = &self.queries;
+        let (columns, indexes): (i64, i64) = sqlx::query_as(
+            "SELECT \
+             (SELECT COUNT(*) FROM information_schema.columns \
+              WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? \
+              AND column_name = 'owner'), \
+             (SELECT COUNT(*) FROM information_schema.statistics \
+              WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? \
+              AND index_name = ?)",
+        )
+        .bind(q.schema.as_deref())
+        .bind(&q.table)
+        .bind(q.schema.as_deref())
+        .bind(&q.table)
+        .bind(index)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend(BACKEND))?;
+        Ok((columns > 0, indexes > 0))
     }
 
     /// Deletes every row past its expiry; returns how many.
@@ -231,6 +319,7 @@ impl Store for MySqlStore {
             .bind(id.as_str())
             .bind(json)
             .bind(to_ms_i64(expires_at))
+            .bind(record_owner(&record))
             .execute(&self.pool)
             .await
             .map_err(backend(BACKEND))?;
@@ -264,11 +353,13 @@ impl Store for MySqlStore {
         _: &RequestContext,
     ) -> Result<(), StoreError> {
         let json = record_json(BACKEND, &record)?;
+        let owner = record_owner(&record);
         let now = now_ms_i64();
         if let Some(version) = expected {
             let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.update_if_version)))
                 .bind(json)
                 .bind(to_ms_i64(expires_at))
+                .bind(owner)
                 .bind(id.as_str())
                 .bind(now)
                 .bind(version)
@@ -281,6 +372,7 @@ impl Store for MySqlStore {
             .bind(id.as_str())
             .bind(&json)
             .bind(to_ms_i64(expires_at))
+            .bind(owner)
             .execute(&self.pool)
             .await;
         match inserted {
@@ -289,6 +381,7 @@ impl Store for MySqlStore {
                 let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.replace_if_expired)))
                     .bind(json)
                     .bind(to_ms_i64(expires_at))
+                    .bind(owner)
                     .bind(id.as_str())
                     .bind(now)
                     .execute(&self.pool)
@@ -298,6 +391,49 @@ impl Store for MySqlStore {
             }
             Err(e) => Err(backend(BACKEND)(e)),
         }
+    }
+}
+
+/// The `owner` column, indexed: each operation is one statement. Expired
+/// rows are neither listed nor counted; the sweeper removes them.
+impl SessionIndex for MySqlStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.sessions_of)))
+            .bind(owner)
+            .bind(now_ms_i64())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        listing(BACKEND, owner, &rows)
+    }
+
+    async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, StoreError> {
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.revoke)))
+            .bind(id.as_str())
+            .bind(owner)
+            .bind(now_ms_i64())
+            .execute(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        let query = match except {
+            Some(id) => sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.revoke_all_except)))
+                .bind(owner)
+                .bind(now_ms_i64())
+                .bind(id.as_str()),
+            None => sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.revoke_all)))
+                .bind(owner)
+                .bind(now_ms_i64()),
+        };
+        let done = query.execute(&self.pool).await.map_err(backend(BACKEND))?;
+        Ok(revoked(done.rows_affected()))
     }
 }
 

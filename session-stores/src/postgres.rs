@@ -3,13 +3,16 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+use sealed_session::{
+    Record, RequestContext, SessionId, SessionIndex, SessionInfo, Store, StoreError, record_owner,
+};
 use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::error::Error;
 use crate::sql::{
-    DEFAULT_TABLE, backend, check_identifier, one_row_or_conflict, parse_record, record_json,
+    DEFAULT_TABLE, backend, check_identifier, listing, one_row_or_conflict, parse_record,
+    record_json, revoked,
 };
 use crate::sweep::DeleteExpired;
 use crate::time::{now_ms_i64, to_ms_i64};
@@ -31,6 +34,14 @@ struct Queries {
     update_if_version: Arc<str>,
     /// Insert unless a live row exists.
     insert_if_absent: Arc<str>,
+    /// An owner's live rows.
+    sessions_of: Arc<str>,
+    /// Deletes one live row of an owner.
+    revoke: Arc<str>,
+    /// Deletes an owner's live rows.
+    revoke_all: Arc<str>,
+    /// Deletes an owner's live rows but one.
+    revoke_all_except: Arc<str>,
 }
 
 impl Queries {
@@ -48,23 +59,45 @@ impl Queries {
             )
             .into(),
             set: format!(
-                "INSERT INTO {t} (id, record, expires_at) \
-                 VALUES ($1, $2::json, to_timestamp($3::float8 / 1000)) \
-                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, expires_at = EXCLUDED.expires_at"
+                "INSERT INTO {t} (id, record, expires_at, owner) \
+                 VALUES ($1, $2::json, to_timestamp($3::float8 / 1000), $4) \
+                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, \
+                 expires_at = EXCLUDED.expires_at, owner = EXCLUDED.owner"
             )
             .into(),
             delete: format!("DELETE FROM {t} WHERE id = $1").into(),
             update_if_version: format!(
-                "UPDATE {t} SET record = $2::json, expires_at = to_timestamp($3::float8 / 1000) \
+                "UPDATE {t} SET record = $2::json, expires_at = to_timestamp($3::float8 / 1000), \
+                 owner = $6 \
                  WHERE id = $1 AND expires_at > to_timestamp($4::float8 / 1000) \
                  AND record->>'_version' = $5"
             )
             .into(),
             insert_if_absent: format!(
-                "INSERT INTO {t} (id, record, expires_at) \
-                 VALUES ($1, $2::json, to_timestamp($3::float8 / 1000)) \
-                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, expires_at = EXCLUDED.expires_at \
+                "INSERT INTO {t} (id, record, expires_at, owner) \
+                 VALUES ($1, $2::json, to_timestamp($3::float8 / 1000), $5) \
+                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, \
+                 expires_at = EXCLUDED.expires_at, owner = EXCLUDED.owner \
                  WHERE {t}.expires_at <= to_timestamp($4::float8 / 1000)"
+            )
+            .into(),
+            sessions_of: format!(
+                "SELECT id, record::text FROM {t} \
+                 WHERE owner = $1 AND expires_at > to_timestamp($2::float8 / 1000)"
+            )
+            .into(),
+            revoke: format!(
+                "DELETE FROM {t} \
+                 WHERE id = $1 AND owner = $2 AND expires_at > to_timestamp($3::float8 / 1000)"
+            )
+            .into(),
+            revoke_all: format!(
+                "DELETE FROM {t} WHERE owner = $1 AND expires_at > to_timestamp($2::float8 / 1000)"
+            )
+            .into(),
+            revoke_all_except: format!(
+                "DELETE FROM {t} \
+                 WHERE owner = $1 AND expires_at > to_timestamp($2::float8 / 1000) AND id <> $3"
             )
             .into(),
             delete_expired: format!(
@@ -94,10 +127,18 @@ fn ms(t: SystemTime) -> i64 {
 /// CREATE TABLE IF NOT EXISTS "sessions" (
 ///     id TEXT PRIMARY KEY NOT NULL,
 ///     record JSON NOT NULL,
-///     expires_at TIMESTAMPTZ NOT NULL
+///     expires_at TIMESTAMPTZ NOT NULL,
+///     owner TEXT                     -- the record's owner id, NULL when it has none
 /// );
 /// CREATE INDEX IF NOT EXISTS "sessions_expires_at_idx" ON "sessions" (expires_at);
+/// CREATE INDEX IF NOT EXISTS "sessions_owner_idx" ON "sessions" (owner);
 /// ```
+///
+/// The `owner` column is the store's [`SessionIndex`] (per-user sessions:
+/// [`Session::set_owner`](sealed_session::Session::set_owner)): every
+/// write sets it in the same statement as the record, so keeping the index
+/// costs no extra query. [`migrate`](Self::migrate) adds it, with its
+/// index, to a table created by an earlier version.
 ///
 /// The record column is `JSON`, not `JSONB`: `JSONB` refuses the
 /// character U+0000, which a session may well hold (a user's input), and
@@ -165,8 +206,9 @@ impl PostgresStore {
         Ok(self)
     }
 
-    /// Creates the schema, the table and its expiry index if they do not
-    /// exist. Safe to run from several processes at once (it holds an
+    /// Creates the schema, the table and its indexes if they do not exist,
+    /// and adds the `owner` column to a table created by an earlier
+    /// version. Safe to run from several processes at once (it holds an
     /// advisory lock meanwhile).
     ///
     /// # Errors
@@ -182,12 +224,8 @@ impl PostgresStore {
             "CREATE TABLE IF NOT EXISTS {} (\
                  id TEXT PRIMARY KEY NOT NULL, \
                  record JSON NOT NULL, \
-                 expires_at TIMESTAMPTZ NOT NULL)",
-            q.qualified()
-        ));
-        statements.push(format!(
-            "CREATE INDEX IF NOT EXISTS \"{}_expires_at_idx\" ON {} (expires_at)",
-            q.table,
+                 expires_at TIMESTAMPTZ NOT NULL, \
+                 owner TEXT)",
             q.qualified()
         ));
         let mut tx = self.pool.begin().await.map_err(backend(BACKEND))?;
@@ -196,6 +234,37 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(backend(BACKEND))?;
+        for sql in statements {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend(BACKEND))?;
+        }
+        // A table of an earlier version lacks `owner`. Looked up first:
+        // `ADD COLUMN IF NOT EXISTS` would lock the table exclusively on
+        // every start, queueing the other servers' requests behind it.
+        let (has_owner,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attname = 'owner' AND NOT attisdropped)",
+        )
+        .bind(q.qualified())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend(BACKEND))?;
+        let mut statements = Vec::new();
+        if !has_owner {
+            statements.push(format!(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS owner TEXT",
+                q.qualified()
+            ));
+        }
+        for column in ["expires_at", "owner"] {
+            statements.push(format!(
+                "CREATE INDEX IF NOT EXISTS \"{}_{column}_idx\" ON {} ({column})",
+                q.table,
+                q.qualified()
+            ));
+        }
         for sql in statements {
             sqlx::query(AssertSqlSafe(sql))
                 .execute(&mut *tx)
@@ -266,6 +335,7 @@ impl Store for PostgresStore {
             .bind(id.as_str())
             .bind(json)
             .bind(ms(expires_at))
+            .bind(record_owner(&record))
             .execute(&self.pool)
             .await
             .map_err(backend(BACKEND))?;
@@ -292,6 +362,7 @@ impl Store for PostgresStore {
         _: &RequestContext,
     ) -> Result<(), StoreError> {
         let json = record_json(BACKEND, &record)?;
+        let owner = record_owner(&record);
         let now = now_ms_i64().min(MAX_MS);
         let query = match expected {
             Some(version) => {
@@ -301,15 +372,61 @@ impl Store for PostgresStore {
                     .bind(ms(expires_at))
                     .bind(now)
                     .bind(version.to_string())
+                    .bind(owner)
             }
             None => sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.insert_if_absent)))
                 .bind(id.as_str())
                 .bind(json)
                 .bind(ms(expires_at))
-                .bind(now),
+                .bind(now)
+                .bind(owner),
         };
         let done = query.execute(&self.pool).await.map_err(backend(BACKEND))?;
         one_row_or_conflict(done.rows_affected())
+    }
+}
+
+/// The `owner` column, indexed: each operation is one statement. Expired
+/// rows are neither listed nor counted; the sweeper removes them.
+impl SessionIndex for PostgresStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.sessions_of)))
+            .bind(owner)
+            .bind(ms(SystemTime::now()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        listing(BACKEND, owner, &rows)
+    }
+
+    async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, StoreError> {
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.revoke)))
+            .bind(id.as_str())
+            .bind(owner)
+            .bind(ms(SystemTime::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        let now = ms(SystemTime::now());
+        let query = match except {
+            Some(id) => sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.revoke_all_except)))
+                .bind(owner)
+                .bind(now)
+                .bind(id.as_str()),
+            None => sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.revoke_all)))
+                .bind(owner)
+                .bind(now),
+        };
+        let done = query.execute(&self.pool).await.map_err(backend(BACKEND))?;
+        Ok(revoked(done.rows_affected()))
     }
 }
 

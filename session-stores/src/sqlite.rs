@@ -5,7 +5,9 @@ use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+use sealed_session::{
+    Record, RequestContext, SessionId, SessionIndex, SessionInfo, Store, StoreError, record_owner,
+};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -13,7 +15,8 @@ use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::error::Error;
 use crate::sql::{
-    DEFAULT_TABLE, backend, check_identifier, one_row_or_conflict, parse_record, record_json,
+    DEFAULT_TABLE, backend, check_identifier, listing, one_row_or_conflict, parse_record,
+    record_json, revoked,
 };
 use crate::sweep::DeleteExpired;
 use crate::time::{now_ms_i64, to_ms_i64};
@@ -31,6 +34,14 @@ struct Queries {
     update_if_version: Arc<str>,
     /// Insert unless a live row exists.
     insert_if_absent: Arc<str>,
+    /// An owner's live rows.
+    sessions_of: Arc<str>,
+    /// Deletes one live row of an owner.
+    revoke: Arc<str>,
+    /// Deletes an owner's live rows.
+    revoke_all: Arc<str>,
+    /// Deletes an owner's live rows but one.
+    revoke_all_except: Arc<str>,
 }
 
 impl Queries {
@@ -40,21 +51,32 @@ impl Queries {
             table: table.to_owned(),
             get: format!("SELECT record FROM {t} WHERE id = ?1 AND expires_at > ?2").into(),
             set: format!(
-                "INSERT INTO {t} (id, record, expires_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (id) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at"
+                "INSERT INTO {t} (id, record, expires_at, owner) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (id) DO UPDATE SET record = excluded.record, \
+                 expires_at = excluded.expires_at, owner = excluded.owner"
             )
             .into(),
             delete: format!("DELETE FROM {t} WHERE id = ?1").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_at <= ?1").into(),
             update_if_version: format!(
-                "UPDATE {t} SET record = ?2, expires_at = ?3 \
+                "UPDATE {t} SET record = ?2, expires_at = ?3, owner = ?6 \
                  WHERE id = ?1 AND expires_at > ?4 AND json_extract(record, '$._version') = ?5"
             )
             .into(),
             insert_if_absent: format!(
-                "INSERT INTO {t} (id, record, expires_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (id) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at \
+                "INSERT INTO {t} (id, record, expires_at, owner) VALUES (?1, ?2, ?3, ?5) \
+                 ON CONFLICT (id) DO UPDATE SET record = excluded.record, \
+                 expires_at = excluded.expires_at, owner = excluded.owner \
                  WHERE {t}.expires_at <= ?4"
+            )
+            .into(),
+            sessions_of: format!("SELECT id, record FROM {t} WHERE owner = ?1 AND expires_at > ?2")
+                .into(),
+            revoke: format!("DELETE FROM {t} WHERE id = ?1 AND owner = ?2 AND expires_at > ?3")
+                .into(),
+            revoke_all: format!("DELETE FROM {t} WHERE owner = ?1 AND expires_at > ?2").into(),
+            revoke_all_except: format!(
+                "DELETE FROM {t} WHERE owner = ?1 AND expires_at > ?2 AND id <> ?3"
             )
             .into(),
         }
@@ -72,10 +94,18 @@ impl Queries {
 /// CREATE TABLE IF NOT EXISTS "sessions" (
 ///     id TEXT PRIMARY KEY NOT NULL,
 ///     record TEXT NOT NULL,          -- the record, JSON
-///     expires_at INTEGER NOT NULL    -- milliseconds since the Unix epoch
+///     expires_at INTEGER NOT NULL,   -- milliseconds since the Unix epoch
+///     owner TEXT                     -- the record's owner id, NULL when it has none
 /// );
 /// CREATE INDEX IF NOT EXISTS "sessions_expires_at_idx" ON "sessions" (expires_at);
+/// CREATE INDEX IF NOT EXISTS "sessions_owner_idx" ON "sessions" (owner);
 /// ```
+///
+/// The `owner` column is the store's [`SessionIndex`] (per-user sessions:
+/// [`Session::set_owner`](sealed_session::Session::set_owner)): every
+/// write sets it in the same statement as the record, so keeping the index
+/// costs no extra query. [`migrate`](Self::migrate) adds it, with its
+/// index, to a table created by an earlier version.
 ///
 /// `get` never returns a row past `expires_at`; expired rows stay until
 /// [`delete_expired`](Self::delete_expired) or a
@@ -169,7 +199,8 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Creates the table and its expiry index if they do not exist.
+    /// Creates the table and its indexes if they do not exist, and adds
+    /// the `owner` column to a table created by an earlier version.
     ///
     /// # Errors
     ///
@@ -180,18 +211,46 @@ impl SqliteStore {
             "CREATE TABLE IF NOT EXISTS \"{table}\" (\
                  id TEXT PRIMARY KEY NOT NULL, \
                  record TEXT NOT NULL, \
-                 expires_at INTEGER NOT NULL)"
+                 expires_at INTEGER NOT NULL, \
+                 owner TEXT)"
         );
-        let index = format!(
-            "CREATE INDEX IF NOT EXISTS \"{table}_expires_at_idx\" ON \"{table}\" (expires_at)"
-        );
-        for sql in [create, index] {
-            sqlx::query(AssertSqlSafe(sql))
-                .execute(&self.pool)
-                .await
-                .map_err(backend(BACKEND))?;
+        self.execute(create).await?;
+        if !self.has_owner_column().await? {
+            let add = format!("ALTER TABLE \"{table}\" ADD COLUMN owner TEXT");
+            // Another process may have added it since we looked.
+            if let Err(e) = self.execute(add).await
+                && !self.has_owner_column().await?
+            {
+                return Err(e);
+            }
+        }
+        for column in ["expires_at", "owner"] {
+            self.execute(format!(
+                "CREATE INDEX IF NOT EXISTS \"{table}_{column}_idx\" ON \"{table}\" ({column})"
+            ))
+            .await?;
         }
         Ok(())
+    }
+
+    async fn execute(&self, sql: String) -> Result<(), StoreError> {
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        Ok(())
+    }
+
+    /// Whether the table has the `owner` column (versions before per-user
+    /// sessions created it without).
+    async fn has_owner_column(&self) -> Result<bool, StoreError> {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = 'owner'")
+                .bind(&self.queries.table)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend(BACKEND))?;
+        Ok(count > 0)
     }
 
     /// Deletes every row past its expiry; returns how many.
@@ -255,6 +314,7 @@ impl Store for SqliteStore {
             .bind(id.as_str())
             .bind(json)
             .bind(to_ms_i64(expires_at))
+            .bind(record_owner(&record))
             .execute(&self.pool)
             .await
             .map_err(backend(BACKEND))?;
@@ -282,6 +342,7 @@ impl Store for SqliteStore {
         _: &RequestContext,
     ) -> Result<(), StoreError> {
         let json = record_json(BACKEND, &record)?;
+        let owner = record_owner(&record);
         let now = now_ms_i64();
         let query = match expected {
             Some(version) => {
@@ -296,15 +357,60 @@ impl Store for SqliteStore {
                     .bind(to_ms_i64(expires_at))
                     .bind(now)
                     .bind(version)
+                    .bind(owner)
             }
             None => sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.insert_if_absent)))
                 .bind(id.as_str())
                 .bind(json)
                 .bind(to_ms_i64(expires_at))
-                .bind(now),
+                .bind(now)
+                .bind(owner),
         };
         let done = query.execute(&self.pool).await.map_err(backend(BACKEND))?;
         one_row_or_conflict(done.rows_affected())
+    }
+}
+
+/// The `owner` column, indexed: each operation is one statement. Expired
+/// rows are neither listed nor counted; the sweeper removes them.
+impl SessionIndex for SqliteStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.sessions_of)))
+            .bind(owner)
+            .bind(now_ms_i64())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        listing(BACKEND, owner, &rows)
+    }
+
+    async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, StoreError> {
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.revoke)))
+            .bind(id.as_str())
+            .bind(owner)
+            .bind(now_ms_i64())
+            .execute(&self.pool)
+            .await
+            .map_err(backend(BACKEND))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        let query = match except {
+            Some(id) => sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.revoke_all_except)))
+                .bind(owner)
+                .bind(now_ms_i64())
+                .bind(id.as_str()),
+            None => sqlx::query(AssertSqlSafe(Arc::clone(&self.queries.revoke_all)))
+                .bind(owner)
+                .bind(now_ms_i64()),
+        };
+        let done = query.execute(&self.pool).await.map_err(backend(BACKEND))?;
+        Ok(revoked(done.rows_affected()))
     }
 }
 
