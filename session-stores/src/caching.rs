@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+use sealed_session::{
+    Record, RequestContext, SessionId, SessionIndex, SessionInfo, Store, StoreError,
+};
 
 use crate::sweep::DeleteExpired;
 use crate::time::record_expiry;
@@ -197,6 +199,64 @@ impl<C: Store, B: Store> Store for CachingStore<C, B> {
         let result = self.backend.delete(id, cx).await;
         self.cache.delete(id, cx).await?;
         result
+    }
+}
+
+/// Per-user sessions through the backend's index, which holds the truth:
+/// listing reads the backend, revoking deletes there and drops this
+/// process's cached copies.
+///
+/// Another process's cache is not reached: there, a revoked session stays
+/// readable until its cached copy expires. With several instances, bound
+/// that with a short [cache TTL](Self::with_cache_ttl), and build the
+/// engine [`with_optimistic_concurrency`](sealed_session::SessionEngineBuilder::with_optimistic_concurrency)
+/// so that no instance writes a revoked session back.
+impl<C: Store, B: SessionIndex> SessionIndex for CachingStore<C, B> {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        self.backend.sessions_of(owner).await
+    }
+
+    async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, StoreError> {
+        let cx = RequestContext::default();
+        let revoked = self.backend.revoke(owner, id).await?;
+        // Dropped whether or not the backend had it: a copy of another
+        // owner's session is only ever re-read.
+        self.cache.delete(id, &cx).await?;
+        Ok(revoked)
+    }
+
+    /// One revoke per listed session, so that each revoked id's cached copy
+    /// is dropped; sessions that log in meanwhile are revoked by the next
+    /// round, until a listing finds none but `except`.
+    async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        let mut revoked = 0;
+        loop {
+            let others: Vec<SessionInfo> = self
+                .backend
+                .sessions_of(owner)
+                .await?
+                .into_iter()
+                .filter(|info| Some(&info.id) != except)
+                .collect();
+            if others.is_empty() {
+                return Ok(revoked);
+            }
+            let mut progress = false;
+            for info in others {
+                if self.revoke(owner, &info.id).await? {
+                    revoked += 1;
+                    progress = true;
+                }
+            }
+            if !progress {
+                // Listed but not revocable (expired meanwhile, say): done.
+                return Ok(revoked);
+            }
+        }
     }
 }
 

@@ -23,6 +23,46 @@ async fn memory_over_memory_conforms() {
     conformance::run(Arc::clone(&store)).await;
     conformance::optimistic_concurrency(Arc::clone(&store)).await;
     conformance::expired_records_are_not_returned(&*store).await;
+    conformance::session_index(Arc::clone(&store)).await;
+}
+
+/// A revoked session leaves this process's cache with the backend's
+/// record: the next load finds nothing, though the copy had not expired.
+#[tokio::test]
+async fn revoking_drops_the_cached_copy() {
+    let store = Arc::new(CachingStore::new(MemoryStore::new(), MemoryStore::new()));
+    let engine = SessionEngine::builder()
+        .with_store(Arc::clone(&store))
+        .build()
+        .unwrap();
+    let sid = conformance::index::login(&engine, "ada", "phone").await;
+    let id = SessionId::parse(&sid).unwrap();
+    // Loading fills the cache.
+    engine
+        .load::<SessionMap>(&cookie(&sid), &cx())
+        .await
+        .unwrap();
+    assert!(store.cache().get(&id, &cx()).await.unwrap().is_some());
+
+    assert!(engine.revoke("ada", &id).await.unwrap());
+    assert!(store.cache().get(&id, &cx()).await.unwrap().is_none());
+    assert!(store.backend().get(&id, &cx()).await.unwrap().is_none());
+    let session = engine
+        .load::<SessionMap>(&cookie(&sid), &cx())
+        .await
+        .unwrap();
+    assert!(session.is_new(), "a revoked session still loads");
+
+    let kept = conformance::index::login(&engine, "ada", "laptop").await;
+    let gone = conformance::index::login(&engine, "ada", "tablet").await;
+    for sid in [&kept, &gone] {
+        engine.load::<SessionMap>(&cookie(sid), &cx()).await.unwrap();
+    }
+    let kept_id = SessionId::parse(&kept).unwrap();
+    assert_eq!(engine.revoke_all("ada", Some(&kept_id)).await.unwrap(), 1);
+    let gone_id = SessionId::parse(&gone).unwrap();
+    assert!(store.cache().get(&gone_id, &cx()).await.unwrap().is_none());
+    assert!(store.cache().get(&kept_id, &cx()).await.unwrap().is_some());
 }
 
 /// Two servers, each with its own cache over one backend: a write from a
