@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sealed_session::{MemoryStore, Record, RequestContext, SessionId, Store, StoreError};
+use sealed_session::{
+    MemoryStore, Record, RequestContext, SessionId, SessionIndex, SessionInfo, Store, StoreError,
+};
 
 use crate::error::Error;
 use crate::sweep::DeleteExpired;
@@ -109,6 +111,26 @@ impl Store for AnyStore {
 
     fn uses_request_context(&self) -> bool {
         each!(self, s => s.uses_request_context())
+    }
+}
+
+/// Per-user sessions, by the chosen store's own index (every variant has
+/// one).
+impl SessionIndex for AnyStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        each!(self, s => s.sessions_of(owner).await)
+    }
+
+    async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, StoreError> {
+        each!(self, s => s.revoke(owner, id).await)
+    }
+
+    async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        each!(self, s => s.revoke_all(owner, except).await)
     }
 }
 

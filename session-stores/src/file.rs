@@ -7,13 +7,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sealed_session::{Record, RequestContext, SessionId, Store, StoreError, version_matches};
+use sealed_session::{
+    Record, RequestContext, SessionId, SessionIndex, SessionInfo, Store, StoreError, record_owner,
+    version_matches,
+};
 use sha2::{Digest, Sha256};
 
 use crate::sweep::DeleteExpired;
 use crate::time::{now_ms, to_ms};
 
 const BACKEND: &str = "file";
+/// The directory of the per-owner indexes, inside the store's.
+const OWNERS_DIR: &str = ".owners";
 /// Temporary files older than this are leftovers of a crash.
 const STALE_TMP: Duration = Duration::from_secs(600);
 
@@ -36,6 +41,17 @@ const STALE_TMP: Duration = Duration::from_secs(600);
 /// - Expired files are never returned and are removed when met;
 ///   [`delete_expired`](Self::delete_expired) (or a
 ///   [`spawn_sweeper`](crate::spawn_sweeper)) removes the rest.
+///
+/// - Per-user sessions ([`SessionIndex`]): a directory per owner,
+///   `.owners/<SHA-256 of the owner in hex>/`, with one small file per
+///   session of that owner, named as the session's file without `.json`
+///   and holding the session id. It is written (under the session's lock,
+///   before the record) only when a record with an owner is, so other
+///   writes cost nothing more. An entry is a hint, checked against the
+///   session file when listed; entries whose sessions expired, were
+///   deleted or now belong to someone else are removed when the owner's
+///   sessions are listed or written, and by
+///   [`delete_expired`](Self::delete_expired).
 ///
 /// Good for one process on one machine with modest traffic and no database;
 /// prefer `SqliteStore` otherwise. Clones share the directory.
@@ -118,24 +134,171 @@ impl FileStore {
         let dir = Arc::clone(&self.dir);
         let name = file_name(id);
         let expires = to_ms(expires_at);
+        // Most records have no owner: the lookup is all the index costs.
+        let owner = record_owner(record).map(|owner| (owner_dir_name(owner), id.clone()));
         blocking(move || {
-            let _lock = lock(&dir, &name)?;
+            let lock = lock(&dir, &name)?;
             let write = check(&dir.join(&name))?;
             if write {
+                if let Some((owner, id)) = &owner {
+                    // Before the record: a live owned session is never
+                    // missing from its owner's index.
+                    add_entry(&dir, owner, &name, id)?;
+                }
                 write_atomically(&dir, &name, expires, &json)?;
+            }
+            drop(lock);
+            if let (true, Some((owner, _))) = (write, &owner) {
+                // Best effort: the write is done, and a leftover entry is
+                // only a hint that the next listing or sweep removes.
+                if let Err(error) = prune_owner(&dir, owner, Some(&name)) {
+                    tracing::debug!(
+                        error = &error as &dyn std::error::Error,
+                        "pruning a session index failed"
+                    );
+                }
             }
             Ok(write)
         })
         .await
     }
+
+    /// The directory of `owner`'s index entries (see
+    /// [`SessionIndex`]); missing while the owner has none.
+    #[must_use]
+    pub fn index_dir_of(&self, owner: &str) -> PathBuf {
+        self.dir.join(OWNERS_DIR).join(owner_dir_name(owner))
+    }
+}
+
+/// The name of an owner's index directory: the SHA-256 of the owner in
+/// hex, safe as a file name whatever the owner is.
+fn owner_dir_name(owner: &str) -> String {
+    hex(&Sha256::digest(owner.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// The index entry of the session file `name`: the same name without
+/// `.json`.
+fn entry_name(name: &str) -> &str {
+    name.strip_suffix(".json").unwrap_or(name)
+}
+
+/// Writes the index entry of session `id` (file `name`) into the owner's
+/// directory, creating it if missing.
+fn add_entry(dir: &Path, owner: &str, name: &str, id: &SessionId) -> io::Result<()> {
+    let owner_dir = dir.join(OWNERS_DIR).join(owner);
+    let entry = owner_dir.join(entry_name(name));
+    let mut tries = 0;
+    loop {
+        fs::create_dir_all(&owner_dir)?;
+        match fs::write(&entry, id.as_str()) {
+            // A sweep removed the directory, empty, meanwhile: again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 => tries += 1,
+            result => return result,
+        }
+    }
+}
+
+/// The session an index entry names, with its record, if it is live at
+/// `now` and still owned by the owner of the directory `owner`.
+fn entry_session(
+    dir: &Path,
+    owner: &str,
+    entry: &str,
+    now: u64,
+) -> io::Result<Option<(SessionId, Record)>> {
+    let Some(text) = read(&dir.join(OWNERS_DIR).join(owner).join(entry))? else {
+        return Ok(None);
+    };
+    let Some(id) = std::str::from_utf8(&text).ok().and_then(SessionId::parse) else {
+        return Ok(None);
+    };
+    let name = file_name(&id);
+    if entry_name(&name) != entry {
+        return Ok(None);
+    }
+    let record = match live_record(&dir.join(&name), now) {
+        Ok(Some(record)) => record,
+        Ok(None) => return Ok(None),
+        // Not a session file we can read: not a session to list.
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let owned = record_owner(&record).is_some_and(|o| owner_dir_name(o) == owner);
+    Ok(owned.then_some((id, record)))
+}
+
+/// Removes the index entry `entry` of `owner` if, under its session's
+/// lock, it names no live session of the owner; returns whether it did.
+fn prune_entry(dir: &Path, owner: &str, entry: &str) -> io::Result<bool> {
+    let _lock = lock(dir, entry)?;
+    if entry_session(dir, owner, entry, now_ms())?.is_some() {
+        return Ok(false);
+    }
+    remove(&dir.join(OWNERS_DIR).join(owner).join(entry))?;
+    Ok(true)
+}
+
+/// The names of the entries in `owner`'s index (none if it has none).
+fn entries(dir: &Path, owner: &str) -> io::Result<Vec<String>> {
+    let read = match fs::read_dir(dir.join(OWNERS_DIR).join(owner)) {
+        Ok(read) => read,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in read {
+        if let Ok(name) = entry?.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Removes the dead entries of `owner`'s index but `keep`'s.
+fn prune_owner(dir: &Path, owner: &str, keep: Option<&str>) -> io::Result<()> {
+    let now = now_ms();
+    for entry in entries(dir, owner)? {
+        if Some(entry.as_str()) == keep.map(entry_name) {
+            continue;
+        }
+        if entry_session(dir, owner, &entry, now)?.is_none() {
+            prune_entry(dir, owner, &entry)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes every dead index entry, and the owners' directories left empty.
+fn sweep_owners(dir: &Path) -> io::Result<()> {
+    let owners = match fs::read_dir(dir.join(OWNERS_DIR)) {
+        Ok(owners) => owners,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for owner in owners {
+        let Ok(owner) = owner else { continue };
+        let Ok(name) = owner.file_name().into_string() else {
+            continue;
+        };
+        // Files that vanish or cannot be read are skipped, as in `sweep`.
+        let _ = prune_owner(dir, &name, None);
+        // Fails, harmlessly, unless the directory is empty.
+        let _ = fs::remove_dir(owner.path());
+    }
+    Ok(())
 }
 
 fn file_name(id: &SessionId) -> String {
-    let digest = Sha256::digest(id.as_str().as_bytes());
-    let mut name = String::with_capacity(69);
-    for byte in digest {
-        let _ = write!(name, "{byte:02x}");
-    }
+    let mut name = hex(&Sha256::digest(id.as_str().as_bytes()));
     name.push_str(".json");
     name
 }
@@ -288,6 +451,7 @@ fn sweep(dir: &Path) -> io::Result<u64> {
             removed += 1;
         }
     }
+    sweep_owners(dir)?;
     Ok(removed)
 }
 
@@ -371,6 +535,79 @@ impl Store for FileStore {
         } else {
             Err(StoreError::Conflict)
         }
+    }
+}
+
+/// See [the type's docs](FileStore) for the index's layout. Each entry is
+/// checked, and removed or acted on, under its session's lock, so a
+/// revocation racing a login either reaches the new session or runs
+/// before it is written.
+impl SessionIndex for FileStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        let dir = Arc::clone(&self.dir);
+        let owner_hex = owner_dir_name(owner);
+        let live = blocking(move || {
+            let now = now_ms();
+            let mut live = Vec::new();
+            for entry in entries(&dir, &owner_hex)? {
+                match entry_session(&dir, &owner_hex, &entry, now)? {
+                    Some(session) => live.push(session),
+                    None => {
+                        prune_entry(&dir, &owner_hex, &entry)?;
+                    }
+                }
+            }
+            Ok(live)
+        })
+        .await?;
+        Ok(live
+            .iter()
+            .filter_map(|(id, record)| SessionInfo::from_record(id, record))
+            .collect())
+    }
+
+    async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, StoreError> {
+        let dir = Arc::clone(&self.dir);
+        let owner_hex = owner_dir_name(owner);
+        let name = file_name(id);
+        blocking(move || {
+            let _lock = lock(&dir, &name)?;
+            let entry = entry_name(&name);
+            let owned = entry_session(&dir, &owner_hex, entry, now_ms())?.is_some();
+            if owned {
+                remove(&dir.join(&name))?;
+            }
+            // Live or not, the entry has no session of the owner to name now.
+            remove(&dir.join(OWNERS_DIR).join(&owner_hex).join(entry))?;
+            Ok(owned)
+        })
+        .await
+    }
+
+    async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        let dir = Arc::clone(&self.dir);
+        let owner_hex = owner_dir_name(owner);
+        let keep = except.map(file_name);
+        blocking(move || {
+            let mut revoked = 0;
+            for entry in entries(&dir, &owner_hex)? {
+                if keep.as_deref().map(entry_name) == Some(entry.as_str()) {
+                    continue;
+                }
+                let _lock = lock(&dir, &entry)?;
+                if let Some((id, _)) = entry_session(&dir, &owner_hex, &entry, now_ms())? {
+                    remove(&dir.join(file_name(&id)))?;
+                    revoked += 1;
+                }
+                remove(&dir.join(OWNERS_DIR).join(&owner_hex).join(&entry))?;
+            }
+            Ok(revoked)
+        })
+        .await
     }
 }
 

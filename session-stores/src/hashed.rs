@@ -7,7 +7,9 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
-use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+use sealed_session::{
+    Record, RequestContext, SessionId, SessionIndex, SessionInfo, Store, StoreError,
+};
 use sha2::Sha256;
 
 use crate::error::Error;
@@ -182,6 +184,35 @@ impl<S: Store> Store for HashedIds<S> {
 
     fn uses_request_context(&self) -> bool {
         self.inner.uses_request_context()
+    }
+}
+
+/// The inner store's index, which holds the hashed ids: the ids in
+/// [`sessions_of`](SessionIndex::sessions_of) are the hashed ones (as
+/// [`storage_id`](HashedIds::storage_id) gives them), never a cookie's, and
+/// [`revoke`](SessionIndex::revoke) takes such an id as listed. The
+/// `except` of [`revoke_all`](SessionIndex::revoke_all) is the cookie's
+/// id (the current session's [`Session::id`](sealed_session::Session::id)),
+/// hashed here before it reaches the inner store.
+///
+/// To mark "this device" in a listing, compare its ids with
+/// `storage_id(current id)`.
+impl<S: SessionIndex> SessionIndex for HashedIds<S> {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        self.inner.sessions_of(owner).await
+    }
+
+    async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, StoreError> {
+        self.inner.revoke(owner, id).await
+    }
+
+    async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        let except = except.map(|id| self.storage_id(id));
+        self.inner.revoke_all(owner, except.as_ref()).await
     }
 }
 

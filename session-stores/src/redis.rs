@@ -6,8 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd, FromRedisValue, RedisError};
-use sealed_session::{Record, RequestContext, SessionId, Store, StoreError};
+use redis::{Client, Cmd, FromRedisValue, Pipeline, RedisError};
+use sealed_session::{
+    Record, RequestContext, SessionId, SessionIndex, SessionInfo, Store, StoreError, record_owner,
+};
+
+use crate::time::to_ms;
 
 const BACKEND: &str = "redis";
 #[cfg(feature = "redis-cluster")]
@@ -46,6 +50,37 @@ enum Conn {
 ///
 /// Errors name the backend `"redis"` (or `"redis-cluster"`) and keep the
 /// redis-rs error as their source. Clones share the connection.
+///
+/// # Per-user sessions
+///
+/// [`SessionIndex`] is kept in a sorted set per owner,
+/// [`<prefix>owner:{<owner>}`](Self::owner_key): the member is the session
+/// id, its score the session's expiry (milliseconds since the epoch). The
+/// braces are a hash tag, so a Redis Cluster keeps each owner's set on one
+/// slot. Only writes of records with an owner touch it; every other
+/// request sends the same commands as without an index.
+///
+/// - On one server, a write of an owned record is still one round trip:
+///   `MULTI`, the `SET`, `ZADD` of the id, `ZREMRANGEBYSCORE` of the
+///   owner's expired entries, `PEXPIRE … NX` and `PEXPIRE … GT` (so that
+///   the set expires with the owner's last session; Redis 7), `EXEC`.
+///   [`compare_and_set`](Store::compare_and_set) does the same inside its
+///   script. Listing, [`revoke`](SessionIndex::revoke) and
+///   [`revoke_all`](SessionIndex::revoke_all) are each one script: atomic,
+///   so a revocation racing a login either reaches the new session or
+///   happens before it, and entries whose records are gone leave the set.
+/// - On a cluster, a record's key and its owner's set live on different
+///   slots, which neither `MULTI` nor a script (nor a redis-rs cluster
+///   pipeline) may span. A write of an owned record is then two round
+///   trips, the set's commands first (one pipeline on the owner's slot),
+///   then the record's: whatever fails, no live session is left out of
+///   the index. Listing reads each record with its own `GET`;
+///   `revoke_all` deletes them one `DEL` at a time, and if Redis fails
+///   midway it returns the error (the sessions it did not reach are still
+///   live; calling it again finishes the job). Entries whose records are
+///   gone are filtered out when listed and leave the set at their expiry,
+///   not earlier: removing them at listing time could race a login in
+///   flight (which writes the set before the record).
 ///
 /// # Examples
 ///
@@ -193,6 +228,43 @@ impl RedisStore {
         key
     }
 
+    /// The Redis key of `owner`'s sorted set of sessions
+    /// (`<prefix>owner:{<owner>}`, see [Per-user sessions](Self#per-user-sessions)).
+    #[must_use]
+    pub fn owner_key(&self, owner: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + owner.len() + 8);
+        key.push_str(&self.prefix);
+        key.push_str("owner:{");
+        key.push_str(owner);
+        key.push('}');
+        key
+    }
+
+    fn serialize(&self, record: &Record) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(record).map_err(|source| StoreError::Serialization {
+            backend: self.backend,
+            source,
+        })
+    }
+
+    /// Whether the store is on a cluster.
+    fn is_cluster(&self) -> bool {
+        match &self.conn {
+            Conn::Single(_) => false,
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(_) => true,
+        }
+    }
+
+    async fn run_pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, StoreError> {
+        let result: Result<T, RedisError> = match &self.conn {
+            Conn::Single(manager) => pipe.query_async(&mut manager.clone()).await,
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(conn) => pipe.query_async(&mut conn.clone()).await,
+        };
+        result.map_err(|e| StoreError::backend(self.backend, e))
+    }
+
     async fn run<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, StoreError> {
         let result: Result<T, RedisError> = match &self.conn {
             Conn::Single(manager) => cmd.query_async(&mut manager.clone()).await,
@@ -200,6 +272,272 @@ impl RedisStore {
             Conn::Cluster(conn) => cmd.query_async(&mut conn.clone()).await,
         };
         result.map_err(|e| StoreError::backend(self.backend, e))
+    }
+}
+
+/// What a write of an owned record adds to its owner's set.
+struct Indexed<'a> {
+    key: String,
+    id: &'a str,
+    /// The session's expiry, the member's score.
+    expires_ms: u64,
+    /// Now, by the same clock: entries scored before it leave the set.
+    now_ms: u64,
+    /// The session's time left, by which the set's own expiry moves.
+    ttl_ms: u64,
+}
+
+impl<'a> Indexed<'a> {
+    fn new(
+        store: &RedisStore,
+        owner: &str,
+        id: &'a SessionId,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Self {
+        Self {
+            key: store.owner_key(owner),
+            id: id.as_str(),
+            expires_ms: to_ms(expires_at),
+            now_ms: to_ms(now),
+            ttl_ms: ttl_ms(expires_at, now).unwrap_or(1),
+        }
+    }
+
+    /// `ZADD`, `ZREMRANGEBYSCORE` of the expired entries, and the set's
+    /// expiry: set if it has none (`NX`; `GT` alone treats a key without
+    /// one as never expiring, and would never set it), moved later if this
+    /// session outlives it (`GT`).
+    fn add_to(&self, pipe: &mut Pipeline) {
+        pipe.cmd("ZADD")
+            .arg(&self.key)
+            .arg(self.expires_ms)
+            .arg(self.id)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&self.key)
+            .arg("-inf")
+            .arg(format!("({}", self.now_ms))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&self.key)
+            .arg(self.ttl_ms)
+            .arg("NX")
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&self.key)
+            .arg(self.ttl_ms)
+            .arg("GT")
+            .ignore();
+    }
+}
+
+/// Lua: whether the JSON record `json` names `owner`.
+const LUA_MINE: &str = r"
+    local function mine(json, owner)
+        if not json then return false end
+        local ok, decoded = pcall(cjson.decode, json)
+        if not ok or type(decoded) ~= 'table' then return false end
+        local o = decoded['_owner']
+        return type(o) == 'table' and o['id'] == owner
+    end
+";
+
+/// Lua: the live ids of the owner's set `KEYS[1]` whose records (under
+/// the prefix `ARGV[1]`) name the owner `ARGV[3]` at `ARGV[2]` (ms), with
+/// those records, in `ids` and `records`; every other entry leaves the set.
+///
+/// It reads record keys it does not declare in `KEYS`, which a single
+/// server allows; these scripts never run on a cluster.
+const LUA_LIVE: &str = r"
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+    local ids, records = {}, {}
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf')) do
+        local json = redis.call('GET', ARGV[1] .. id)
+        if mine(json, ARGV[3]) then
+            ids[#ids + 1] = id
+            records[#records + 1] = json
+        else
+            redis.call('ZREM', KEYS[1], id)
+        end
+    end
+";
+
+impl RedisStore {
+    /// The owner's live sessions, as `(id, record)` (single server: one
+    /// script; cluster: the set, then each record).
+    async fn live_of(&self, owner: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let key = self.owner_key(owner);
+        let now = to_ms(SystemTime::now());
+        if !self.is_cluster() {
+            let script = format!(
+                "{LUA_MINE}{LUA_LIVE}
+                local out = {{}}
+                for i, id in ipairs(ids) do
+                    out[#out + 1] = id
+                    out[#out + 1] = records[i]
+                end
+                return out"
+            );
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(script)
+                .arg(1)
+                .arg(&key)
+                .arg(&*self.prefix)
+                .arg(now)
+                .arg(owner);
+            let flat: Vec<Vec<u8>> = self.run(cmd).await?;
+            let mut live = Vec::with_capacity(flat.len() / 2);
+            let mut items = flat.into_iter();
+            while let (Some(id), Some(json)) = (items.next(), items.next()) {
+                live.push((String::from_utf8_lossy(&id).into_owned(), json));
+            }
+            return Ok(live);
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(format!("({now}"))
+            .ignore()
+            .cmd("ZRANGEBYSCORE")
+            .arg(&key)
+            .arg(now)
+            .arg("+inf");
+        let (ids,): (Vec<String>,) = self.run_pipe(&pipe).await?;
+        let mut live = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(parsed) = SessionId::parse(&id) else {
+                continue;
+            };
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(self.key_of(&parsed));
+            let found: Option<Vec<u8>> = self.run(cmd).await?;
+            if let Some(json) = found {
+                live.push((id, json));
+            }
+        }
+        Ok(live)
+    }
+
+    /// `json` parsed, if it names `owner`. A record that does not parse
+    /// names nobody (as in the scripts' `mine`): it neither breaks a
+    /// listing nor stops a `revoke_all`.
+    fn owned_by(json: &[u8], owner: &str) -> Option<Record> {
+        let record: Record = serde_json::from_slice(json).ok()?;
+        (record_owner(&record) == Some(owner)).then_some(record)
+    }
+}
+
+/// See [Per-user sessions](RedisStore#per-user-sessions) for the commands
+/// and what a cluster changes.
+impl SessionIndex for RedisStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        let mut infos = Vec::new();
+        for (id, json) in self.live_of(owner).await? {
+            let (Some(id), Some(record)) = (SessionId::parse(&id), Self::owned_by(&json, owner))
+            else {
+                continue;
+            };
+            infos.extend(SessionInfo::from_record(&id, &record));
+        }
+        Ok(infos)
+    }
+
+    async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, StoreError> {
+        let key = self.key_of(id);
+        let set = self.owner_key(owner);
+        if !self.is_cluster() {
+            let script = format!(
+                "{LUA_MINE}
+                if mine(redis.call('GET', KEYS[2]), ARGV[1]) then
+                    redis.call('DEL', KEYS[2])
+                    redis.call('ZREM', KEYS[1], ARGV[2])
+                    return 1
+                end
+                redis.call('ZREM', KEYS[1], ARGV[2])
+                return 0"
+            );
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(script)
+                .arg(2)
+                .arg(&set)
+                .arg(&key)
+                .arg(owner)
+                .arg(id.as_str());
+            return Ok(self.run::<i64>(cmd).await? == 1);
+        }
+        let mut get = redis::cmd("GET");
+        get.arg(&key);
+        let Some(json): Option<Vec<u8>> = self.run(get).await? else {
+            return Ok(false);
+        };
+        if Self::owned_by(&json, owner).is_none() {
+            return Ok(false);
+        }
+        let mut del = redis::cmd("DEL");
+        del.arg(&key);
+        let deleted: i64 = self.run(del).await?;
+        let mut zrem = redis::cmd("ZREM");
+        zrem.arg(&set).arg(id.as_str());
+        self.run::<()>(zrem).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        let set = self.owner_key(owner);
+        let except = except.map_or("", SessionId::as_str);
+        if !self.is_cluster() {
+            let script = format!(
+                "{LUA_MINE}{LUA_LIVE}
+                local revoked = 0
+                for _, id in ipairs(ids) do
+                    if id ~= ARGV[4] then
+                        revoked = revoked + redis.call('DEL', ARGV[1] .. id)
+                        redis.call('ZREM', KEYS[1], id)
+                    end
+                end
+                return revoked"
+            );
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(script)
+                .arg(1)
+                .arg(&set)
+                .arg(&*self.prefix)
+                .arg(to_ms(SystemTime::now()))
+                .arg(owner)
+                .arg(except);
+            let revoked: i64 = self.run(cmd).await?;
+            return Ok(usize::try_from(revoked).unwrap_or(0));
+        }
+        let mut revoked = 0;
+        let mut deleted = Vec::new();
+        for (id, json) in self.live_of(owner).await? {
+            if id == except {
+                continue;
+            }
+            let Some(parsed) = SessionId::parse(&id) else {
+                continue;
+            };
+            if Self::owned_by(&json, owner).is_none() {
+                continue;
+            }
+            let mut del = redis::cmd("DEL");
+            del.arg(self.key_of(&parsed));
+            let n: i64 = self.run(del).await?;
+            revoked += usize::try_from(n).unwrap_or(0);
+            deleted.push(id);
+        }
+        if !deleted.is_empty() {
+            let mut zrem = redis::cmd("ZREM");
+            zrem.arg(&set).arg(deleted);
+            self.run::<()>(zrem).await?;
+        }
+        Ok(revoked)
     }
 }
 
@@ -235,19 +573,31 @@ impl Store for RedisStore {
         _: &RequestContext,
     ) -> Result<(), StoreError> {
         let key = self.key_of(id);
-        let Some(ttl) = ttl_ms(expires_at, SystemTime::now()) else {
-            // An expiry in the past: the record is already gone.
+        let now = SystemTime::now();
+        let Some(ttl) = ttl_ms(expires_at, now) else {
+            // An expiry in the past: the record is already gone (and its
+            // index entry, scored in the past, leaves at the next write).
             let mut cmd = redis::cmd("DEL");
             cmd.arg(key);
             return self.run::<()>(cmd).await;
         };
-        let json = serde_json::to_vec(&*record).map_err(|source| StoreError::Serialization {
-            backend: self.backend,
-            source,
-        })?;
+        let json = self.serialize(&record)?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(json).arg("PX").arg(ttl);
-        self.run::<()>(cmd).await
+        let Some(owner) = record_owner(&record) else {
+            return self.run::<()>(cmd).await;
+        };
+        let indexed = Indexed::new(self, owner, id, expires_at, now);
+        let mut pipe = redis::pipe();
+        if self.is_cluster() {
+            // The set's slot first, then the record's (see the type's docs).
+            indexed.add_to(pipe.atomic());
+            self.run_pipe::<()>(&pipe).await?;
+            return self.run::<()>(cmd).await;
+        }
+        pipe.atomic().add_command(cmd).ignore();
+        indexed.add_to(&mut pipe);
+        self.run_pipe::<()>(&pipe).await
     }
 
     async fn delete(&self, id: &SessionId, _: &RequestContext) -> Result<(), StoreError> {
@@ -266,7 +616,11 @@ impl Store for RedisStore {
         expected: Option<u64>,
         _: &RequestContext,
     ) -> Result<(), StoreError> {
-        const SCRIPT: &str = r"
+        /// Reads the version and writes if it is the expected one (`1`).
+        macro_rules! cas {
+            ($then:literal) => {
+                concat!(
+                    r"
             local current = redis.call('GET', KEYS[1])
             local version = ''
             if current then
@@ -281,20 +635,54 @@ impl Store for RedisStore {
                 return 0
             end
             redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+            ",
+                    $then,
+                    "
             return 1
-        ";
-        let json = serde_json::to_vec(&*record).map_err(|source| StoreError::Serialization {
-            backend: self.backend,
-            source,
-        })?;
+        "
+                )
+            };
+        }
+        const SCRIPT: &str = cas!("");
+        /// With the owner's set as `KEYS[2]`: the commands of
+        /// `Indexed::add_to`, after the write.
+        const OWNED: &str = cas!(
+            r"
+            redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+            redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[6])
+            redis.call('PEXPIRE', KEYS[2], ARGV[3], 'NX')
+            redis.call('PEXPIRE', KEYS[2], ARGV[3], 'GT')"
+        );
+        let json = self.serialize(&record)?;
+        let now = SystemTime::now();
+        let owner = record_owner(&record);
+        let together = owner.is_some() && !self.is_cluster();
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(SCRIPT)
-            .arg(1)
-            .arg(self.key_of(id))
-            .arg(expected.map(|v| v.to_string()).unwrap_or_default())
+        cmd.arg(if together { OWNED } else { SCRIPT })
+            .arg(if together { 2 } else { 1 })
+            .arg(self.key_of(id));
+        let indexed = owner.map(|owner| Indexed::new(self, owner, id, expires_at, now));
+        if let (Some(indexed), true) = (&indexed, together) {
+            cmd.arg(&indexed.key);
+        }
+        cmd.arg(expected.map(|v| v.to_string()).unwrap_or_default())
             .arg(json)
             // An expiry in the past: written, and gone a millisecond later.
-            .arg(ttl_ms(expires_at, SystemTime::now()).unwrap_or(1));
+            .arg(ttl_ms(expires_at, now).unwrap_or(1));
+        match (&indexed, together) {
+            (Some(indexed), true) => {
+                cmd.arg(indexed.id)
+                    .arg(indexed.expires_ms)
+                    .arg(indexed.now_ms);
+            }
+            (Some(indexed), false) => {
+                // A cluster: the set's slot first (see the type's docs).
+                let mut pipe = redis::pipe();
+                indexed.add_to(pipe.atomic());
+                self.run_pipe::<()>(&pipe).await?;
+            }
+            (None, _) => {}
+        }
         match self.run::<i64>(cmd).await? {
             1 => Ok(()),
             _ => Err(StoreError::Conflict),

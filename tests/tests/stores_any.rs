@@ -43,6 +43,19 @@ async fn any_store_forwards_compare_and_set() {
     }
 }
 
+/// `AnyStore` passes the session index through to the chosen store.
+#[tokio::test]
+async fn any_store_forwards_the_session_index() {
+    let dir = TempDir::new("any-index");
+    let file = format!("file:{}", dir.path().display());
+    let mut specs = vec!["memory".to_owned(), "sqlite::memory:".to_owned(), file];
+    specs.extend(service_url(REDIS_URL));
+    for spec in &specs {
+        let store = std::sync::Arc::new(store_from_url(spec).await.unwrap());
+        conformance::session_index(store).await;
+    }
+}
+
 #[tokio::test]
 async fn service_specs_open_working_stores() {
     for var in [POSTGRES_URL, MYSQL_URL, REDIS_URL] {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sealed_session::{RequestContext, SessionId, Store};
+use sealed_session::{RequestContext, SessionId, SessionIndex, Store};
 use sealed_session_stores::FileStore;
 use sealed_session_tests::conformance::{self, in_an_hour, record};
 use sealed_session_tests::services::TempDir;
@@ -17,6 +17,82 @@ async fn file_store_conforms() {
     conformance::run(Arc::clone(&store)).await;
     conformance::expired_records_are_not_returned(&*store).await;
     conformance::optimistic_concurrency(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_store_keeps_a_session_index() {
+    let dir = TempDir::new("file-index");
+    let store = Arc::new(FileStore::open(dir.path()).await.unwrap());
+    conformance::session_index(store).await;
+}
+
+/// The entries in `dir`, by name (none when it is missing).
+fn names(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir).map_or_else(
+        |_| Vec::new(),
+        |read| {
+            read.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        },
+    )
+}
+
+/// Index entries of sessions that ended leave with the next indexed write
+/// or the sweep; an owner without sessions is left without a directory.
+#[tokio::test]
+async fn dead_index_entries_are_pruned_by_writes_and_the_sweep() {
+    let dir = TempDir::new("file-index-prune");
+    let store = FileStore::open(dir.path()).await.unwrap();
+    let cx = RequestContext::default();
+    let owned = record(json!({"_owner": {"id": "ada/../..", "since": 1, "seen": 1}}));
+    let index = store.index_dir_of("ada/../..");
+    assert_eq!(index.parent().and_then(|p| p.parent()), Some(store.dir()));
+
+    // Unowned writes make no index.
+    store
+        .set(&SessionId::generate(), record(json!({})), in_an_hour(), &cx)
+        .await
+        .unwrap();
+    assert!(!index.exists());
+
+    let (a, b, c) = (
+        SessionId::generate(),
+        SessionId::generate(),
+        SessionId::generate(),
+    );
+    for id in [&a, &b] {
+        store
+            .set(id, Arc::clone(&owned), in_an_hour(), &cx)
+            .await
+            .unwrap();
+    }
+    assert_eq!(names(&index).len(), 2);
+    // `a` ends; the next write of the owner's drops its entry.
+    store.delete(&a, &cx).await.unwrap();
+    store
+        .set(&c, Arc::clone(&owned), in_an_hour(), &cx)
+        .await
+        .unwrap();
+    assert_eq!(names(&index).len(), 2, "{:?}", names(&index));
+    assert_eq!(store.sessions_of("ada/../..").await.unwrap().len(), 2);
+
+    // `b` expires and `c` is deleted: the sweep removes both entries and
+    // the emptied directory.
+    let expired = std::time::SystemTime::now() - Duration::from_secs(1);
+    std::fs::write(
+        store.path_of(&b),
+        format!(
+            "{}\n{}",
+            conformance::ms(expired),
+            serde_json::to_string(&*owned).unwrap()
+        ),
+    )
+    .unwrap();
+    store.delete(&c, &cx).await.unwrap();
+    assert_eq!(names(&index).len(), 2);
+    assert_eq!(store.delete_expired().await.unwrap(), 1);
+    assert!(!index.exists(), "{:?}", names(&index));
+    assert!(store.sessions_of("ada/../..").await.unwrap().is_empty());
 }
 
 /// Two stores on one directory stand for two processes: each write opens

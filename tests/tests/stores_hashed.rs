@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sealed_session::{MemoryStore, RequestContext, SessionId, Store};
+use sealed_session::{MemoryStore, RequestContext, SessionId, SessionIndex, Store};
 use sealed_session_stores::{HashedIds, SqliteStore};
 use sealed_session_tests::conformance::{self, in_an_hour, record};
 use sealed_session_tests::services::TempDir;
@@ -19,6 +19,47 @@ async fn hashed_memory_conforms() {
     conformance::optimistic_concurrency(Arc::clone(&store)).await;
     conformance::expired_records_are_not_returned(&*store).await;
     assert!(!store.uses_request_context());
+    let fresh = Arc::new(HashedIds::new(MemoryStore::new(), &KEY).unwrap());
+    conformance::session_index(fresh).await;
+}
+
+/// The index holds the hashed ids: listing gives them, `revoke` takes
+/// them, and `revoke_all`'s `except` is the cookie's id.
+#[tokio::test]
+async fn hashed_index_lists_hashed_ids_and_keeps_the_cookies_session() {
+    let store = Arc::new(HashedIds::new(MemoryStore::new(), &KEY).unwrap());
+    let cx = RequestContext::default();
+    let owned = record(json!({"_owner": {"id": "ada", "since": 1, "seen": 1}}));
+    let (here, there) = (SessionId::generate(), SessionId::generate());
+    for id in [&here, &there] {
+        store
+            .set(id, Arc::clone(&owned), in_an_hour(), &cx)
+            .await
+            .unwrap();
+    }
+    let mut listed: Vec<SessionId> = store
+        .sessions_of("ada")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|info| info.id)
+        .collect();
+    listed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut hashed = vec![store.storage_id(&here), store.storage_id(&there)];
+    hashed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(listed, hashed, "the listing gives the stored (hashed) ids");
+    assert!(
+        !store.revoke("ada", &there).await.unwrap(),
+        "a cookie id is not a listed id"
+    );
+    assert_eq!(store.revoke_all("ada", Some(&here)).await.unwrap(), 1);
+    assert!(
+        store.get(&here, &cx).await.unwrap().is_some(),
+        "except is the cookie's id"
+    );
+    assert!(store.get(&there, &cx).await.unwrap().is_none());
+    assert!(store.revoke("ada", &store.storage_id(&here)).await.unwrap());
+    assert!(store.get(&here, &cx).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -38,6 +79,11 @@ async fn hashed_file_store_conforms() {
     let store = Arc::new(HashedIds::new(inner, &KEY).unwrap());
     conformance::run(Arc::clone(&store)).await;
     conformance::optimistic_concurrency(store).await;
+    let dir = TempDir::new("hashed-file-index");
+    let inner = sealed_session_stores::FileStore::open(dir.path())
+        .await
+        .unwrap();
+    conformance::session_index(Arc::new(HashedIds::new(inner, &KEY).unwrap())).await;
 }
 
 #[tokio::test]

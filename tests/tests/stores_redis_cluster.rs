@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sealed_session::{RequestContext, SessionId, Store};
+use sealed_session::{RequestContext, SessionId, SessionIndex, Store};
 use sealed_session_stores::drivers::redis;
 use sealed_session_stores::{RedisStore, store_from_url};
 use sealed_session_tests::conformance::{self, in_an_hour, record};
@@ -39,6 +39,109 @@ async fn redis_cluster_conforms() {
     conformance::expired_records_are_not_returned(&*store).await;
     conformance::expires_after(&*store, Duration::from_secs(1)).await;
     conformance::optimistic_concurrency(Arc::clone(&store)).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_keeps_a_session_index() {
+    let Some(urls) = service_url(REDIS_CLUSTER_URLS) else {
+        return;
+    };
+    conformance::session_index(Arc::new(store(&urls).await)).await;
+}
+
+/// A compare-and-set of an owned record indexes it as `set` does (on one
+/// server inside the script); a refused one leaves no listed session.
+#[tokio::test]
+async fn redis_cluster_compare_and_set_keeps_the_index() {
+    let Some(url) = service_url(REDIS_CLUSTER_URLS) else {
+        return;
+    };
+    let store = store(&url).await;
+    let cx = RequestContext::default();
+    let owned = record(json!({"_version": 1, "_owner": {"id": "bob", "since": 1, "seen": 1}}));
+    let id = SessionId::generate();
+    store
+        .compare_and_set(&id, Arc::clone(&owned), in_an_hour(), None, &cx)
+        .await
+        .unwrap();
+    let other = SessionId::generate();
+    let refused = store
+        .compare_and_set(&other, owned, in_an_hour(), Some(7), &cx)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, sealed_session::StoreError::Conflict),
+        "{refused:?}"
+    );
+    let listed: Vec<SessionId> = store
+        .sessions_of("bob")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|info| info.id)
+        .collect();
+    assert_eq!(listed, std::slice::from_ref(&id));
+    let mut raw = redis::Client::open(nodes(&url)[0].as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl: Result<i64, _> = redis::cmd("PTTL")
+        .arg(store.owner_key("bob"))
+        .query_async(&mut raw)
+        .await;
+    // The node asked holds the set's slot, or answers MOVED.
+    if let Ok(ttl) = ttl {
+        assert!((3_590_000..=3_600_000).contains(&ttl), "PTTL {ttl}");
+    }
+    assert!(store.revoke("bob", &id).await.unwrap());
+}
+
+/// An owner's set has a TTL on a cluster too, and its sessions, spread
+/// over the nodes, are listed and revoked from it.
+#[tokio::test]
+async fn redis_cluster_owner_sets_expire_and_reach_every_node() {
+    let Some(urls) = service_url(REDIS_CLUSTER_URLS) else {
+        return;
+    };
+    let store = store(&urls).await;
+    let cx = RequestContext::default();
+    let owned = record(json!({"_owner": {"id": "ada", "since": 1, "seen": 1}}));
+    let ids: Vec<SessionId> = (0..12).map(|_| SessionId::generate()).collect();
+    for id in &ids {
+        store
+            .set(id, Arc::clone(&owned), in_an_hour(), &cx)
+            .await
+            .unwrap();
+    }
+    let mut ttl = None;
+    for node in nodes(&urls) {
+        let mut conn = redis::Client::open(node.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        // Only the node holding the set's slot answers other than MOVED.
+        if let Ok(pttl) = redis::cmd("PTTL")
+            .arg(store.owner_key("ada"))
+            .query_async::<i64>(&mut conn)
+            .await
+        {
+            ttl = Some(pttl);
+        }
+    }
+    let ttl = ttl.expect("a node holds the owner's set");
+    assert!((3_590_000..=3_600_000).contains(&ttl), "PTTL {ttl}");
+    assert_eq!(store.sessions_of("ada").await.unwrap().len(), ids.len());
+    assert_eq!(
+        store.revoke_all("ada", Some(&ids[0])).await.unwrap(),
+        ids.len() - 1
+    );
+    for id in &ids[1..] {
+        assert!(store.get(id, &cx).await.unwrap().is_none());
+    }
+    assert!(store.revoke("ada", &ids[0]).await.unwrap());
+    assert!(store.sessions_of("ada").await.unwrap().is_empty());
 }
 
 #[tokio::test]
