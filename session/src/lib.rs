@@ -39,7 +39,7 @@
 //! | `rocket` | [`adapters::rocket`]: a fairing and `Session<T>` as a request guard (Rust 1.89, as Rocket 0.5.2) | no |
 //! | `poem` | [`adapters::poem`]: a middleware and the `Session<T>` extractor | no |
 //! | `salvo` | [`adapters::salvo`]: a hoop, the `Session<T>` extractor and depot access (Rust 1.95, as salvo 1) | no |
-//! | `cli` | the `sealed-session` binary: open and seal cookies for debugging | no |
+//! | `cli` | the `sealed-session` binary (with `clap`): open, seal and inspect cookies for debugging | no |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapters;
