@@ -39,6 +39,8 @@ fn stacks() -> Vec<Runner> {
         axum_extension_entry_around_router(),            // 15
         axum(AxumStack::TowerSessions, Work::Untouched), // 16
         axum_tower_sessions_untouched_around_router(),   // 17
+        axum(AxumStack::MemoryOwned, Work::ReadWrite),   // 18
+        axum(AxumStack::MemoryOwned, Work::ReadOnly),    // 19
     ]
 }
 
@@ -110,6 +112,8 @@ fn summary(stacks: &mut [Runner]) {
         (7, AXUM),
         (8, AXUM),
         (9, AXUM),
+        (18, AXUM),
+        (19, AXUM),
         (11, ACTIX),
         (12, ACTIX),
     ] {
@@ -170,6 +174,14 @@ fn summary(stacks: &mut [Runner]) {
     for (name, value, target) in lines {
         println!("ratio {name} {value:.2} (target <= {target})");
     }
+    // What the per-user index costs a request on an owned session (issue
+    // 25): no store call either way; the write stamps `seen` and updates
+    // the owner's list.
+    println!(
+        "owned_session_extra_ns rw {:.0} ro {:.0}",
+        median_of(&rounds, |r| r[18] - r[6]),
+        median_of(&rounds, |r| r[19] - r[7]),
+    );
 }
 
 fn main() {

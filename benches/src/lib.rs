@@ -180,6 +180,9 @@ pub enum AxumStack {
     Stateless,
     /// sealed-session with its `MemoryStore`.
     Memory,
+    /// sealed-session with its `MemoryStore`, the session owned
+    /// (`set_owner` at login): what keeping the per-user index costs.
+    MemoryOwned,
     /// tower-sessions with its `MemoryStore`.
     TowerSessions,
 }
@@ -220,6 +223,15 @@ mod ours {
         for (key, value) in login_fields() {
             session.set(key, value);
         }
+        "ok"
+    }
+
+    pub(super) async fn login_owned(session: Session<SessionMap>) -> &'static str {
+        for (key, value) in login_fields() {
+            session.set(key, value);
+        }
+        session.set_owner("user-000042");
+        session.set_owner_label("bench");
         "ok"
     }
 
@@ -276,14 +288,19 @@ fn axum_router(stack: AxumStack) -> Router {
             .route("/ro", get(plain))
             .route("/plain", get(plain))
             .layer(tower::layer::util::Identity::new()),
-        AxumStack::Stateless | AxumStack::Memory => {
+        AxumStack::Stateless | AxumStack::Memory | AxumStack::MemoryOwned => {
+            let login = if stack == AxumStack::MemoryOwned {
+                get(ours::login_owned)
+            } else {
+                get(ours::login)
+            };
             let routes = Router::new()
-                .route("/login", get(ours::login))
+                .route("/login", login)
                 .route("/rw", get(ours::rw))
                 .route("/ro", get(ours::ro))
                 .route("/plain", get(plain));
             let builder = SessionEngine::builder().with_secret(secret);
-            if stack == AxumStack::Memory {
+            if stack != AxumStack::Stateless {
                 let engine = builder
                     .with_store(MemoryStore::new())
                     .build()
@@ -402,6 +419,9 @@ pub fn axum(stack: AxumStack, work: Work) -> Runner {
         (AxumStack::Stateless, Work::ReadOnly) => "axum/sealed-session-stateless/ro",
         (AxumStack::Memory, Work::ReadWrite) => "axum/sealed-session-memory/rw",
         (AxumStack::Memory, Work::ReadOnly) => "axum/sealed-session-memory/ro",
+        (AxumStack::MemoryOwned, Work::ReadWrite) => "axum/sealed-session-memory-owned/rw",
+        (AxumStack::MemoryOwned, Work::ReadOnly) => "axum/sealed-session-memory-owned/ro",
+        (AxumStack::MemoryOwned, Work::Untouched) => "axum/sealed-session-memory-owned/untouched",
         (AxumStack::TowerSessions, Work::ReadWrite) => "axum/tower-sessions-memory/rw",
         (AxumStack::TowerSessions, Work::ReadOnly) => "axum/tower-sessions-memory/ro",
         (AxumStack::TowerSessions, Work::Untouched) => "axum/tower-sessions-memory/untouched",

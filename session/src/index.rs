@@ -87,10 +87,10 @@ pub struct SessionInfo {
     pub owner: String,
     /// When the owner was set (the login).
     pub created: SystemTime,
-    /// When a request last wrote the session: a change, a
-    /// [`renew`](crate::Session::renew) or a rolling refresh. Requests that
-    /// only read do not move it, so it is as precise as the rolling
-    /// refresh interval.
+    /// When a request last wrote the session (a change, a
+    /// [`renew`](crate::Session::renew) or a rolling refresh), to the
+    /// minute. Requests that only read do not move it, so with a rolling
+    /// expiry it is as precise as the refresh interval.
     pub last_seen: SystemTime,
     /// When the session expires.
     pub expires: SystemTime,
@@ -176,11 +176,18 @@ pub(crate) fn owner_value(id: String, label: Option<String>, now_ms: u64) -> Val
     Value::Object(owner)
 }
 
+/// How precisely `seen` follows the session's writes: a write moves it only
+/// when it is this much behind, so that writes in quick succession (a
+/// counter, a cart) do not each rewrite the owner object.
+pub(crate) const SEEN_RESOLUTION_MS: u64 = 60_000;
+
 /// `owner` (an `_owner` value) last seen at `now_ms`; `None` when it is
-/// not an owner object or already says so.
+/// not an owner object or its `seen` is less than [`SEEN_RESOLUTION_MS`]
+/// behind.
 pub(crate) fn seen_at(owner: &Value, now_ms: u64) -> Option<Value> {
     let object = owner.as_object()?;
-    if object.get("seen").and_then(Value::as_u64) == Some(now_ms) {
+    let seen = object.get("seen").and_then(Value::as_u64).unwrap_or(0);
+    if now_ms.saturating_sub(seen) < SEEN_RESOLUTION_MS {
         return None;
     }
     let mut object = object.clone();
@@ -283,11 +290,13 @@ mod tests {
     #[test]
     fn seen_at_moves_only_the_seen_time() {
         let owner = owner_value("u1".to_owned(), Some("phone".to_owned()), 1_000);
-        let later = seen_at(&owner, 2_000).unwrap();
-        assert_eq!(later["seen"], 2_000);
+        assert_eq!(seen_at(&owner, 1_000 + SEEN_RESOLUTION_MS - 1), None);
+        let now = 1_000 + SEEN_RESOLUTION_MS;
+        let later = seen_at(&owner, now).unwrap();
+        assert_eq!(later["seen"], now);
         assert_eq!(later["since"], 1_000);
         assert_eq!(later["label"], "phone");
-        assert_eq!(seen_at(&later, 2_000), None);
-        assert_eq!(seen_at(&serde_json::json!("u1"), 2_000), None);
+        assert_eq!(seen_at(&later, now), None);
+        assert_eq!(seen_at(&serde_json::json!("u1"), now), None);
     }
 }

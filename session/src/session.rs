@@ -166,6 +166,10 @@ pub(crate) struct Meta {
     pub(crate) owner: OwnerChange,
 }
 
+/// Where [`OWNER_KEY`] is in `RESERVED_KEYS`.
+const OWNER_INDEX: usize = 5;
+const _: () = assert!(matches!(RESERVED_KEYS[OWNER_INDEX].as_bytes(), b"_owner"));
+
 /// What a request did to the session's owner ([`OWNER_KEY`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum OwnerChange {
@@ -758,13 +762,20 @@ impl<T: SessionData> State<T> {
                 for key in old_flash_keys {
                     record.remove(key);
                 }
-                set_reserved(record, &mut self.wanted_reserved());
+                let mut wanted = self.wanted_reserved();
+                if self.meta.owner == OwnerChange::Kept {
+                    wanted[OWNER_INDEX] = self.meta.owner_value().cloned();
+                }
+                set_reserved(record, &mut wanted);
             }
             NewRecord::Changed { base, changes } => {
                 for key in old_flash_keys {
                     changes.set(key, None);
                 }
-                change_reserved(base, changes, self.wanted_reserved());
+                // The loaded owner stays as `base` holds it: not copied to
+                // be compared with itself on every write.
+                let keep_owner = self.meta.owner == OwnerChange::Kept;
+                change_reserved(base, changes, self.wanted_reserved(), keep_owner);
             }
         }
     }
@@ -846,7 +857,11 @@ impl<T: SessionData> State<T> {
             meta.loaded_version.map(Value::from),
             flash_keys,
             None,
-            meta.owner_value().cloned(),
+            // Set or cleared here; a kept owner is `finish`'s to keep.
+            match &meta.owner {
+                OwnerChange::Set(owner) => Some(owner.clone()),
+                OwnerChange::Kept | OwnerChange::Cleared => None,
+            },
         ]
     }
 
@@ -887,7 +902,14 @@ fn whole(record: Record) -> NewRecord {
 /// [`set_reserved`] as changes to `base`: each reserved key that should
 /// change, and each empty value of `base`, becomes a change. One pass over
 /// `base`, as `set_reserved`; only reserved keys it lacks are added after.
-fn change_reserved(base: &Record, changes: &mut Changes, mut wanted: [Option<Value>; 6]) {
+///
+/// `keep_owner`: `base`'s owner stays, whatever `wanted` says of it.
+fn change_reserved(
+    base: &Record,
+    changes: &mut Changes,
+    mut wanted: [Option<Value>; 6],
+    keep_owner: bool,
+) {
     // Flash ageing may have removed a reserved key a foreign record listed
     // in `_flashKeys`: what is wanted here decides, as in `set_reserved`.
     for key in RESERVED_KEYS {
@@ -895,6 +917,7 @@ fn change_reserved(base: &Record, changes: &mut Changes, mut wanted: [Option<Val
     }
     for (key, value) in base {
         match crate::record::reserved_index(key) {
+            Some(OWNER_INDEX) if keep_owner => {}
             // A map holds each key once, so nothing was taken from here yet.
             Some(index) => match wanted[index].take() {
                 Some(new) if new == *value => {}

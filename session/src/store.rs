@@ -454,12 +454,16 @@ impl MemoryStore {
             return;
         };
         let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
-        let ids = owners.entry(owner.to_owned()).or_default();
+        let ids = match owners.get_mut(owner) {
+            // Written again (the usual case): already listed.
+            Some(ids) if ids.contains(id) => return,
+            Some(ids) => ids,
+            None => owners.entry(owner.to_owned()).or_default(),
+        };
+        // Only a new entry makes the list grow: prune it then.
         ids.retain(|other| {
-            other != id
-                && map
-                    .get(other)
-                    .is_some_and(|(record, _)| record_owner(record) == Some(owner))
+            map.get(other)
+                .is_some_and(|(record, _)| record_owner(record) == Some(owner))
         });
         ids.push(id.clone());
     }

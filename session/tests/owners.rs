@@ -255,3 +255,38 @@ async fn a_failing_revocation_store_is_an_error_not_a_logout() {
         "an owned cookie needs the store"
     );
 }
+
+/// A typed session keeps its owner through writes of its fields (the
+/// record is rebuilt from the fields, the owner carried over).
+#[tokio::test]
+async fn typed_sessions_keep_their_owner_through_writes() {
+    use sealed_session::{SessionData, SessionIndex as _};
+
+    #[derive(SessionData, Default)]
+    struct Cart {
+        items: u32,
+    }
+
+    let store = MemoryStore::new();
+    let engine = SessionEngine::builder()
+        .with_store(store.clone())
+        .build()
+        .unwrap();
+    let cx = RequestContext::default();
+    let session = engine
+        .load::<Cart>(&http::HeaderMap::new(), &cx)
+        .await
+        .unwrap();
+    session.set_items(1);
+    session.set_owner("ada");
+    let mut browser = Browser::default();
+    browser.receive(&engine.commit(&session, &cx).await.unwrap());
+    for items in 2..4 {
+        let session = engine.load::<Cart>(&browser.headers(), &cx).await.unwrap();
+        assert_eq!(session.owner().as_deref(), Some("ada"));
+        session.set_items(items);
+        browser.receive(&engine.commit(&session, &cx).await.unwrap());
+    }
+    let listed = store.sessions_of("ada").await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+}

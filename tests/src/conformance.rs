@@ -1112,9 +1112,15 @@ pub mod index {
     }
 
     /// A request that only reads an owned session writes nothing (the index
-    /// costs no store call); one that writes moves `last_seen`.
+    /// costs no store call); one that writes a minute later moves
+    /// `last_seen` (it is kept to the minute).
     pub async fn reads_write_nothing_and_writes_are_seen<S: SessionIndex>(store: Arc<S>) {
-        let engine = engine(store);
+        let clock = sealed_session::ManualClock::new(ms(SystemTime::now()));
+        let engine = SessionEngine::builder()
+            .with_store(store)
+            .with_clock(clock.clone())
+            .build()
+            .expect("engine builds");
         let ada = owner("ada");
         let sid = login(&engine, &ada, "phone").await;
         let seen = |infos: Vec<sealed_session::SessionInfo>| {
@@ -1138,16 +1144,29 @@ pub mod index {
             "seen: a read-only request on an owned session wrote"
         );
 
-        // Let the millisecond clock move on, then write.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let session = engine
-            .load::<SessionMap>(&cookie(&sid), &cx())
-            .await
-            .expect("load");
-        session.set("cart", 1);
-        engine.commit(&session, &cx()).await.expect("commit");
-        let second = seen(engine.sessions_of(&ada).await.expect("seen: list"));
-        assert!(second > first, "seen: a write did not move last_seen");
+        let write = |n: u32| {
+            let engine = engine.clone();
+            let sid = sid.clone();
+            async move {
+                let session = engine
+                    .load::<SessionMap>(&cookie(&sid), &cx())
+                    .await
+                    .expect("load");
+                session.set("cart", n);
+                engine.commit(&session, &cx()).await.expect("commit");
+            }
+        };
+        clock.advance(Duration::from_secs(1));
+        write(1).await;
+        let soon = seen(engine.sessions_of(&ada).await.expect("seen: list"));
+        assert_eq!(soon, first, "seen: moved by a write within the minute");
+        clock.advance(Duration::from_secs(60));
+        write(2).await;
+        let later = seen(engine.sessions_of(&ada).await.expect("seen: list"));
+        assert!(
+            later > first,
+            "seen: a write a minute later did not move last_seen"
+        );
     }
 
     /// `revoke_all` racing logins: afterwards no session of the owner is

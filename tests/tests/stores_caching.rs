@@ -56,7 +56,10 @@ async fn revoking_drops_the_cached_copy() {
     let kept = conformance::index::login(&engine, "ada", "laptop").await;
     let gone = conformance::index::login(&engine, "ada", "tablet").await;
     for sid in [&kept, &gone] {
-        engine.load::<SessionMap>(&cookie(sid), &cx()).await.unwrap();
+        engine
+            .load::<SessionMap>(&cookie(sid), &cx())
+            .await
+            .unwrap();
     }
     let kept_id = SessionId::parse(&kept).unwrap();
     assert_eq!(engine.revoke_all("ada", Some(&kept_id)).await.unwrap(), 1);
