@@ -14,11 +14,12 @@
 
 use std::error::Error;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use sealed_session::adapters::actix_web::SessionMiddleware;
 use sealed_session::{
     CookieSizePolicy, Encoder, Keyring, MemoryStore, Required, Secret, SessionData, SessionEngine,
-    Store,
+    SessionIndex,
 };
 use serde::{Deserialize, Serialize};
 
@@ -55,10 +56,42 @@ struct FlashQuery {
     msg: String,
 }
 
-async fn login(session: Session, query: web::Query<LoginQuery>) -> HttpResponse {
+/// The demos' handle on the engine's per-user methods, as app data.
+type Engine = web::Data<dyn page::Accounts>;
+
+/// The request's `User-Agent`, the session's label at login.
+fn user_agent(request: &HttpRequest) -> Option<&str> {
+    request.headers().get(header::USER_AGENT)?.to_str().ok()
+}
+
+/// A per-user route's answer as a response.
+fn answer((status, body): page::Answer) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
+}
+
+async fn login(
+    session: Session,
+    request: HttpRequest,
+    query: web::Query<LoginQuery>,
+) -> HttpResponse {
+    let user = query.into_inner().user;
     session.regenerate();
-    session.set_user_id(Some(query.into_inner().user));
+    page::own(&session, &user, user_agent(&request));
+    session.set_user_id(Some(user));
     HttpResponse::NoContent().finish()
+}
+
+/// `GET /devices`: the user's sessions, one a line.
+async fn devices(engine: Engine, session: Session) -> HttpResponse {
+    answer(page::devices_route(&**engine, &session).await)
+}
+
+/// `POST /logout-everywhere`: logs out the user's other sessions.
+async fn logout_everywhere(engine: Engine, session: Session, request: HttpRequest) -> HttpResponse {
+    answer(page::logout_everywhere_route(&**engine, &session, user_agent(&request)).await)
 }
 
 /// `401 Unauthorised` unless logged in; the handler gets the id itself.
@@ -112,7 +145,8 @@ fn see_home() -> HttpResponse {
 }
 
 /// `GET /`: the demo page; counts the visit and shows the flash once.
-async fn home(session: Session) -> HttpResponse {
+async fn home(engine: Engine, session: Session) -> HttpResponse {
+    let devices = page::page_devices(&**engine, &session).await;
     let count = session.count() + 1;
     session.set_count(count);
     HttpResponse::Ok()
@@ -122,13 +156,19 @@ async fn home(session: Session) -> HttpResponse {
             count,
             flash: session.message(),
             data_len: session.data().map_or(0, |d| d.len()),
+            devices,
         }))
 }
 
-async fn ui_login(session: Session, form: web::Form<LoginQuery>) -> HttpResponse {
+async fn ui_login(
+    session: Session,
+    request: HttpRequest,
+    form: web::Form<LoginQuery>,
+) -> HttpResponse {
     let user = form.user.trim();
     if !user.is_empty() {
         session.regenerate();
+        page::own(&session, user, user_agent(&request));
         session.set_user_id(Some(user.to_owned()));
     }
     session.flash_message(Some(page::welcome(user)));
@@ -138,6 +178,20 @@ async fn ui_login(session: Session, form: web::Form<LoginQuery>) -> HttpResponse
 async fn ui_logout(session: Session) -> HttpResponse {
     session.destroy();
     see_home()
+}
+
+async fn ui_logout_everywhere(
+    engine: Engine,
+    session: Session,
+    request: HttpRequest,
+) -> HttpResponse {
+    match page::logout_others(&**engine, &session, user_agent(&request)).await {
+        Ok(n) => {
+            session.flash_message(Some(page::logged_out_others(n)));
+            see_home()
+        }
+        Err(failure) => answer(failure),
+    }
 }
 
 async fn ui_renew(session: Session) -> HttpResponse {
@@ -164,13 +218,28 @@ async fn ui_clear(session: Session) -> HttpResponse {
     see_home()
 }
 
-/// The demo routes; the app wraps them in the session middleware.
+/// The demo routes, with `engine` as the per-user routes' app data; the
+/// app wraps them in the session middleware (on the same engine).
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
-pub fn routes(config: &mut web::ServiceConfig) {
+pub fn routes<S: SessionIndex, E: Encoder>(
+    engine: &SessionEngine<S, E>,
+) -> impl FnOnce(&mut web::ServiceConfig) + use<S, E> {
+    let engine: Engine = web::Data::from(page::accounts(engine.clone()));
+    move |config| {
+        config.app_data(engine);
+        demo_routes(config);
+    }
+}
+
+fn demo_routes(config: &mut web::ServiceConfig) {
     config
         .route("/", web::get().to(home))
         .route("/ui/login", web::post().to(ui_login))
         .route("/ui/logout", web::post().to(ui_logout))
+        .route(
+            "/ui/logout-everywhere",
+            web::post().to(ui_logout_everywhere),
+        )
         .route("/ui/renew", web::post().to(ui_renew))
         .route("/ui/regenerate", web::post().to(ui_regenerate))
         .route("/ui/big", web::post().to(ui_big))
@@ -184,25 +253,27 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/renew", web::post().to(renew))
         .route("/count", web::get().to(count))
         .route("/data", web::get().to(get_data))
-        .route("/data", web::put().to(put_data));
+        .route("/data", web::put().to(put_data))
+        .route("/devices", web::get().to(devices))
+        .route("/logout-everywhere", web::post().to(logout_everywhere));
 }
 
 /// The server on `listener`, not yet running.
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
-pub fn server<S: Store, E: Encoder>(
+pub fn server<S: SessionIndex, E: Encoder>(
     engine: SessionEngine<S, E>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<actix_web::dev::Server> {
     Ok(HttpServer::new(move || {
         App::new()
             .wrap(SessionMiddleware::new(engine.clone()))
-            .configure(routes)
+            .configure(routes(&engine))
     })
     .listen(listener)?
     .run())
 }
 
-async fn serve<S: Store, E: Encoder>(
+async fn serve<S: SessionIndex, E: Encoder>(
     engine: SessionEngine<S, E>,
     port: u16,
 ) -> std::io::Result<()> {
@@ -247,7 +318,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     let port = port();
     match std::env::var("SESSION_STORE").ok().as_deref() {
-        None | Some("") => serve(builder.build()?, port).await?,
+        // Stateless: a small store of revocations makes "log out other
+        // sessions" work for cookies too (one read per logged-in request).
+        None | Some("") => {
+            let engine = builder.with_revocation_store(MemoryStore::new()).build()?;
+            serve(engine, port).await?;
+        }
         Some("memory") => serve(builder.with_store(MemoryStore::new()).build()?, port).await?,
         Some(other) => {
             return Err(format!(

@@ -13,20 +13,26 @@
 //! `sid.1`, …).
 //!
 //! `GET /` is a small HTML page (login form, user, visit counter, flash,
-//! buttons posting to `/ui/…`); the other routes are the API the
-//! black-box tests use.
+//! buttons posting to `/ui/…`, the user's sessions); the other routes are
+//! the API the black-box tests use. Login names the user the session's
+//! owner, labelled with the `User-Agent`: `GET /devices` lists the user's
+//! sessions, one a line, `(this session)` marking the request's own (501
+//! in stateless mode: cookies are listed nowhere), and `POST
+//! /logout-everywhere` logs out all but the request's own (stateless
+//! mode too, through an in-memory revocation store).
 
 use std::error::Error;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{Form, Query};
-use axum::http::StatusCode;
-use axum::response::{Html, Redirect};
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use sealed_session::adapters::axum::SessionLayer;
 use sealed_session::{
-    CookieSizePolicy, Encoder, Keyring, Required, Secret, SessionData, SessionEngine, Store,
+    CookieSizePolicy, Encoder, Keyring, MemoryStore, Required, Secret, SessionData, SessionEngine,
+    SessionIndex,
 };
 use sealed_session_stores::store_from_url;
 use serde::{Deserialize, Serialize};
@@ -64,10 +70,40 @@ struct FlashQuery {
     msg: String,
 }
 
-async fn login(session: Session, Query(query): Query<LoginQuery>) -> StatusCode {
+/// The request's `User-Agent`, the session's label at login.
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::USER_AGENT)?.to_str().ok()
+}
+
+/// A per-user route's answer as a response.
+fn answer((status, body): page::Answer) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, body).into_response()
+}
+
+async fn login(
+    session: Session,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> StatusCode {
     session.regenerate();
+    page::own(&session, &query.user, user_agent(&headers));
     session.set_user_id(Some(query.user));
     StatusCode::NO_CONTENT
+}
+
+/// `GET /devices`: the user's sessions, one a line.
+async fn devices(State(engine): State<page::Engine>, session: Session) -> Response {
+    answer(page::devices_route(&*engine, &session).await)
+}
+
+/// `POST /logout-everywhere`: logs out the user's other sessions.
+async fn logout_everywhere(
+    State(engine): State<page::Engine>,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
+    answer(page::logout_everywhere_route(&*engine, &session, user_agent(&headers)).await)
 }
 
 /// `401 Unauthorised` unless logged in; the handler gets the id itself.
@@ -115,7 +151,7 @@ async fn get_data(session: Session) -> String {
 }
 
 /// `GET /`: the demo page; counts the visit and shows the flash once.
-async fn home(session: Session) -> Html<String> {
+async fn home(State(engine): State<page::Engine>, session: Session) -> Html<String> {
     let count = session.count() + 1;
     session.set_count(count);
     Html(page::render(&page::Page {
@@ -123,13 +159,15 @@ async fn home(session: Session) -> Html<String> {
         count,
         flash: session.message(),
         data_len: session.data().map_or(0, |d| d.len()),
+        devices: page::page_devices(&*engine, &session).await,
     }))
 }
 
-async fn ui_login(session: Session, Form(form): Form<LoginQuery>) -> Redirect {
+async fn ui_login(session: Session, headers: HeaderMap, Form(form): Form<LoginQuery>) -> Redirect {
     let user = form.user.trim();
     if !user.is_empty() {
         session.regenerate();
+        page::own(&session, user, user_agent(&headers));
         session.set_user_id(Some(user.to_owned()));
     }
     session.flash_message(Some(page::welcome(user)));
@@ -139,6 +177,20 @@ async fn ui_login(session: Session, Form(form): Form<LoginQuery>) -> Redirect {
 async fn ui_logout(session: Session) -> Redirect {
     session.destroy();
     Redirect::to(page::HOME)
+}
+
+async fn ui_logout_everywhere(
+    State(engine): State<page::Engine>,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
+    match page::logout_others(&*engine, &session, user_agent(&headers)).await {
+        Ok(n) => {
+            session.flash_message(Some(page::logged_out_others(n)));
+            Redirect::to(page::HOME).into_response()
+        }
+        Err(failure) => answer(failure),
+    }
 }
 
 async fn ui_renew(session: Session) -> Redirect {
@@ -167,11 +219,12 @@ async fn ui_clear(session: Session) -> Redirect {
 
 /// The demo routes behind the session layer.
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
-pub fn app<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Router {
+pub fn app<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/ui/login", post(ui_login))
         .route("/ui/logout", post(ui_logout))
+        .route("/ui/logout-everywhere", post(ui_logout_everywhere))
         .route("/ui/renew", post(ui_renew))
         .route("/ui/regenerate", post(ui_regenerate))
         .route("/ui/big", post(ui_big))
@@ -184,7 +237,10 @@ pub fn app<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Router {
         .route("/renew", post(renew))
         .route("/count", get(count))
         .route("/data", get(get_data).put(put_data))
-        .layer(SessionLayer::new(engine))
+        .route("/devices", get(devices))
+        .route("/logout-everywhere", post(logout_everywhere))
+        .layer(SessionLayer::new(engine.clone()))
+        .with_state(page::accounts(engine))
 }
 
 #[tokio::main]
@@ -215,7 +271,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .ok()
         .filter(|s| !s.is_empty())
     {
-        None => app(builder.build()?),
+        // Stateless: a small store of revocations makes "log out other
+        // sessions" work for cookies too (one read per logged-in request).
+        None => app(builder.with_revocation_store(MemoryStore::new()).build()?),
         // memory, file:DIR, sqlite:PATH, postgres://…, mysql://…, redis://…, redis+cluster://…
         Some(spec) => app(builder.with_store(store_from_url(&spec).await?).build()?),
     };

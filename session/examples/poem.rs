@@ -14,14 +14,14 @@
 
 use std::error::Error;
 
-use poem::http::StatusCode;
+use poem::http::{HeaderMap, StatusCode, header};
 use poem::listener::{Listener, TcpListener};
-use poem::web::{Form, Html, Query, Redirect};
-use poem::{Endpoint, EndpointExt, Route, Server, get, handler, post};
+use poem::web::{Data, Form, Html, Query, Redirect};
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, Server, get, handler, post};
 use sealed_session::adapters::poem::SessionMiddleware;
 use sealed_session::{
     CookieSizePolicy, Encoder, Keyring, MemoryStore, Required, Secret, SessionData, SessionEngine,
-    Store,
+    SessionIndex,
 };
 use serde::{Deserialize, Serialize};
 
@@ -58,11 +58,39 @@ struct FlashQuery {
     msg: String,
 }
 
+/// The request's `User-Agent`, the session's label at login.
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::USER_AGENT)?.to_str().ok()
+}
+
+/// A per-user route's answer as a response.
+fn answer((status, body): page::Answer) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, body).into_response()
+}
+
 #[handler]
-fn login(session: Session, Query(query): Query<LoginQuery>) -> StatusCode {
+fn login(session: Session, headers: &HeaderMap, Query(query): Query<LoginQuery>) -> StatusCode {
     session.regenerate();
+    page::own(&session, &query.user, user_agent(headers));
     session.set_user_id(Some(query.user));
     StatusCode::NO_CONTENT
+}
+
+/// `GET /devices`: the user's sessions, one a line.
+#[handler]
+async fn devices(Data(engine): Data<&page::Engine>, session: Session) -> Response {
+    answer(page::devices_route(&**engine, &session).await)
+}
+
+/// `POST /logout-everywhere`: logs out the user's other sessions.
+#[handler]
+async fn logout_everywhere(
+    Data(engine): Data<&page::Engine>,
+    session: Session,
+    headers: &HeaderMap,
+) -> Response {
+    answer(page::logout_everywhere_route(&**engine, &session, user_agent(headers)).await)
 }
 
 /// `401 Unauthorised` unless logged in; the handler gets the id itself.
@@ -120,7 +148,7 @@ fn get_data(session: Session) -> String {
 
 /// `GET /`: the demo page; counts the visit and shows the flash once.
 #[handler]
-fn home(session: Session) -> Html<String> {
+async fn home(Data(engine): Data<&page::Engine>, session: Session) -> Html<String> {
     let visits = session.count() + 1;
     session.set_count(visits);
     Html(page::render(&page::Page {
@@ -128,14 +156,16 @@ fn home(session: Session) -> Html<String> {
         count: visits,
         flash: session.message(),
         data_len: session.data().map_or(0, |d| d.len()),
+        devices: page::page_devices(&**engine, &session).await,
     }))
 }
 
 #[handler]
-fn ui_login(session: Session, Form(form): Form<LoginQuery>) -> Redirect {
+fn ui_login(session: Session, headers: &HeaderMap, Form(form): Form<LoginQuery>) -> Redirect {
     let user = form.user.trim();
     if !user.is_empty() {
         session.regenerate();
+        page::own(&session, user, user_agent(headers));
         session.set_user_id(Some(user.to_owned()));
     }
     session.flash_message(Some(page::welcome(user)));
@@ -146,6 +176,21 @@ fn ui_login(session: Session, Form(form): Form<LoginQuery>) -> Redirect {
 fn ui_logout(session: Session) -> Redirect {
     session.destroy();
     Redirect::see_other(page::HOME)
+}
+
+#[handler]
+async fn ui_logout_everywhere(
+    Data(engine): Data<&page::Engine>,
+    session: Session,
+    headers: &HeaderMap,
+) -> Response {
+    match page::logout_others(&**engine, &session, user_agent(headers)).await {
+        Ok(n) => {
+            session.flash_message(Some(page::logged_out_others(n)));
+            Redirect::see_other(page::HOME).into_response()
+        }
+        Err(failure) => answer(failure),
+    }
 }
 
 #[handler]
@@ -178,11 +223,12 @@ fn ui_clear(session: Session) -> Redirect {
 
 /// The demo routes behind the session middleware.
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
-pub fn app<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> impl Endpoint + 'static {
+pub fn app<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> impl Endpoint + 'static {
     Route::new()
         .at("/", get(home))
         .at("/ui/login", post(ui_login))
         .at("/ui/logout", post(ui_logout))
+        .at("/ui/logout-everywhere", post(ui_logout_everywhere))
         .at("/ui/renew", post(ui_renew))
         .at("/ui/regenerate", post(ui_regenerate))
         .at("/ui/big", post(ui_big))
@@ -195,10 +241,13 @@ pub fn app<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> impl Endpoint +
         .at("/renew", post(renew))
         .at("/count", get(count))
         .at("/data", get(get_data).put(put_data))
+        .at("/devices", get(devices))
+        .at("/logout-everywhere", post(logout_everywhere))
+        .data(page::accounts(engine.clone()))
         .with(SessionMiddleware::new(engine))
 }
 
-async fn serve<S: Store, E: Encoder>(
+async fn serve<S: SessionIndex, E: Encoder>(
     engine: SessionEngine<S, E>,
     port: u16,
 ) -> std::io::Result<()> {
@@ -253,7 +302,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     let port = port();
     match std::env::var("SESSION_STORE").ok().as_deref() {
-        None | Some("") => serve(builder.build()?, port).await?,
+        // Stateless: a small store of revocations makes "log out other
+        // sessions" work for cookies too (one read per logged-in request).
+        None | Some("") => {
+            let engine = builder.with_revocation_store(MemoryStore::new()).build()?;
+            serve(engine, port).await?;
+        }
         Some("memory") => serve(builder.with_store(MemoryStore::new()).build()?, port).await?,
         Some(other) => {
             return Err(format!(

@@ -17,13 +17,14 @@ use std::error::Error;
 use rocket::config::{Config, LogLevel};
 use rocket::form::Form;
 use rocket::http::Status;
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::Redirect;
 use rocket::response::content::RawHtml;
-use rocket::{Build, Rocket, get, post, put, routes};
+use rocket::{Build, Either, Rocket, State, get, post, put, routes};
 use sealed_session::adapters::rocket::SessionFairing;
 use sealed_session::{
     CookieSizePolicy, Encoder, Keyring, MemoryStore, Required, Secret, SessionData, SessionEngine,
-    Store,
+    SessionIndex,
 };
 use serde::{Deserialize, Serialize};
 
@@ -50,11 +51,50 @@ type Session = sealed_session::Session<DemoSession>;
 #[path = "common/page.rs"]
 mod page;
 
+/// The request's `User-Agent`, the session's label at login.
+struct UserAgent(Option<String>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for UserAgent {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let user_agent = request.headers().get_one("User-Agent");
+        Outcome::Success(Self(user_agent.map(str::to_owned)))
+    }
+}
+
+/// A per-user route's answer as a response.
+fn answer((status, body): page::Answer) -> (Status, String) {
+    (
+        Status::from_code(status).unwrap_or(Status::InternalServerError),
+        body,
+    )
+}
+
 #[post("/login?<user>")]
-fn login(session: Session, user: String) -> Status {
+fn login(session: Session, user_agent: UserAgent, user: String) -> Status {
     session.regenerate();
+    page::own(&session, &user, user_agent.0.as_deref());
     session.set_user_id(Some(user));
     Status::NoContent
+}
+
+/// `GET /devices`: the user's sessions, one a line.
+#[get("/devices")]
+async fn devices(engine: &State<page::Engine>, session: Session) -> (Status, String) {
+    answer(page::devices_route(&***engine, &session).await)
+}
+
+/// `POST /logout-everywhere`: logs out the user's other sessions.
+#[post("/logout-everywhere")]
+async fn logout_everywhere(
+    engine: &State<page::Engine>,
+    session: Session,
+    user_agent: UserAgent,
+) -> (Status, String) {
+    let user_agent = user_agent.0.as_deref();
+    answer(page::logout_everywhere_route(&***engine, &session, user_agent).await)
 }
 
 /// `401 Unauthorised` unless logged in; the handler gets the id itself.
@@ -118,7 +158,7 @@ struct LoginForm {
 
 /// `GET /`: the demo page; counts the visit and shows the flash once.
 #[get("/")]
-fn home(session: Session) -> RawHtml<String> {
+async fn home(engine: &State<page::Engine>, session: Session) -> RawHtml<String> {
     let count = session.count() + 1;
     session.set_count(count);
     RawHtml(page::render(&page::Page {
@@ -126,14 +166,16 @@ fn home(session: Session) -> RawHtml<String> {
         count,
         flash: session.message(),
         data_len: session.data().map_or(0, |d| d.len()),
+        devices: page::page_devices(&***engine, &session).await,
     }))
 }
 
 #[post("/ui/login", data = "<form>")]
-fn ui_login(session: Session, form: Form<LoginForm>) -> Redirect {
+fn ui_login(session: Session, user_agent: UserAgent, form: Form<LoginForm>) -> Redirect {
     let user = form.user.trim();
     if !user.is_empty() {
         session.regenerate();
+        page::own(&session, user, user_agent.0.as_deref());
         session.set_user_id(Some(user.to_owned()));
     }
     session.flash_message(Some(page::welcome(user)));
@@ -144,6 +186,21 @@ fn ui_login(session: Session, form: Form<LoginForm>) -> Redirect {
 fn ui_logout(session: Session) -> Redirect {
     session.destroy();
     Redirect::to(page::HOME)
+}
+
+#[post("/ui/logout-everywhere")]
+async fn ui_logout_everywhere(
+    engine: &State<page::Engine>,
+    session: Session,
+    user_agent: UserAgent,
+) -> Either<Redirect, (Status, String)> {
+    match page::logout_others(&***engine, &session, user_agent.0.as_deref()).await {
+        Ok(n) => {
+            session.flash_message(Some(page::logged_out_others(n)));
+            Either::Left(Redirect::to(page::HOME))
+        }
+        Err(failure) => Either::Right(answer(failure)),
+    }
 }
 
 #[post("/ui/renew")]
@@ -177,7 +234,10 @@ fn ui_clear(session: Session) -> Redirect {
 /// The demo routes with the session fairing (which registers the session
 /// catchers itself), on 127.0.0.1:`port` (0: any).
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
-pub fn rocket<S: Store, E: Encoder>(engine: SessionEngine<S, E>, port: u16) -> Rocket<Build> {
+pub fn rocket<S: SessionIndex, E: Encoder>(
+    engine: SessionEngine<S, E>,
+    port: u16,
+) -> Rocket<Build> {
     let config = Config {
         address: std::net::Ipv4Addr::LOCALHOST.into(),
         port,
@@ -186,6 +246,7 @@ pub fn rocket<S: Store, E: Encoder>(engine: SessionEngine<S, E>, port: u16) -> R
     };
     rocket::custom(config)
         // Also registers the session catchers (401 `Unauthorised`, …).
+        .manage(page::accounts(engine.clone()))
         .attach(SessionFairing::new(engine))
         .mount(
             "/",
@@ -193,6 +254,7 @@ pub fn rocket<S: Store, E: Encoder>(engine: SessionEngine<S, E>, port: u16) -> R
                 home,
                 ui_login,
                 ui_logout,
+                ui_logout_everywhere,
                 ui_renew,
                 ui_regenerate,
                 ui_big,
@@ -206,12 +268,14 @@ pub fn rocket<S: Store, E: Encoder>(engine: SessionEngine<S, E>, port: u16) -> R
                 renew,
                 count,
                 put_data,
-                get_data
+                get_data,
+                devices,
+                logout_everywhere
             ],
         )
 }
 
-async fn serve<S: Store, E: Encoder>(
+async fn serve<S: SessionIndex, E: Encoder>(
     engine: SessionEngine<S, E>,
     port: u16,
 ) -> Result<(), Box<dyn Error>> {
@@ -256,7 +320,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     let port = port();
     match std::env::var("SESSION_STORE").ok().as_deref() {
-        None | Some("") => serve(builder.build()?, port).await?,
+        // Stateless: a small store of revocations makes "log out other
+        // sessions" work for cookies too (one read per logged-in request).
+        None | Some("") => {
+            let engine = builder.with_revocation_store(MemoryStore::new()).build()?;
+            serve(engine, port).await?;
+        }
         Some("memory") => serve(builder.with_store(MemoryStore::new()).build()?, port).await?,
         Some(other) => {
             return Err(format!(

@@ -18,7 +18,7 @@ use salvo::prelude::*;
 use sealed_session::adapters::salvo::SessionHoop;
 use sealed_session::{
     CookieSizePolicy, Encoder, Keyring, MemoryStore, Required, Secret, SessionData, SessionEngine,
-    Store,
+    SessionIndex,
 };
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +45,37 @@ type Session = sealed_session::Session<DemoSession>;
 #[path = "common/page.rs"]
 mod page;
 
+/// The hoop that hands the per-user routes the engine, in the depot.
+struct WithEngine(page::Engine);
+
+#[handler]
+impl WithEngine {
+    async fn handle(&self, depot: &mut Depot) {
+        depot.insert_typed(self.0.clone());
+    }
+}
+
+/// The engine `WithEngine` put in the depot.
+fn engine(depot: &Depot) -> page::Engine {
+    depot
+        .get_typed::<page::Engine>()
+        .expect("the router's WithEngine hoop runs first")
+        .clone()
+}
+
+/// The request's `User-Agent`, the session's label at login.
+fn user_agent(req: &Request) -> Option<String> {
+    req.header::<String>("user-agent")
+}
+
+/// Sends a per-user route's answer.
+fn answer((status, body): page::Answer, res: &mut Response) {
+    res.status_code(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    if !body.is_empty() {
+        res.render(Text::Plain(body));
+    }
+}
+
 #[handler]
 async fn login(session: Session, req: &mut Request, res: &mut Response) {
     let Some(user) = req.query::<String>("user") else {
@@ -52,8 +83,32 @@ async fn login(session: Session, req: &mut Request, res: &mut Response) {
         return;
     };
     session.regenerate();
+    page::own(&session, &user, user_agent(req).as_deref());
     session.set_user_id(Some(user));
     res.status_code(StatusCode::NO_CONTENT);
+}
+
+/// `GET /devices`: the user's sessions, one a line.
+#[handler]
+async fn devices(session: Session, depot: &mut Depot, res: &mut Response) {
+    let engine = engine(depot);
+    answer(page::devices_route(&*engine, &session).await, res);
+}
+
+/// `POST /logout-everywhere`: logs out the user's other sessions.
+#[handler]
+async fn logout_everywhere(
+    session: Session,
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) {
+    let engine = engine(depot);
+    let user_agent = user_agent(req);
+    answer(
+        page::logout_everywhere_route(&*engine, &session, user_agent.as_deref()).await,
+        res,
+    );
 }
 
 /// `401 Unauthorised` unless logged in; the handler gets the id itself.
@@ -124,14 +179,16 @@ async fn get_data(session: Session) -> String {
 
 /// `GET /`: the demo page; counts the visit and shows the flash once.
 #[handler]
-async fn home(session: Session, res: &mut Response) {
+async fn home(session: Session, depot: &mut Depot, res: &mut Response) {
     let visits = session.count() + 1;
     session.set_count(visits);
+    let listed = page::page_devices(&*engine(depot), &session).await;
     res.render(Text::Html(page::render(&page::Page {
         user: session.user_id(),
         count: visits,
         flash: session.message(),
         data_len: session.data().map_or(0, |d| d.len()),
+        devices: listed,
     })));
 }
 
@@ -141,6 +198,7 @@ async fn ui_login(session: Session, req: &mut Request, res: &mut Response) {
     let user = user.trim();
     if !user.is_empty() {
         session.regenerate();
+        page::own(&session, user, user_agent(req).as_deref());
         session.set_user_id(Some(user.to_owned()));
     }
     session.flash_message(Some(page::welcome(user)));
@@ -151,6 +209,24 @@ async fn ui_login(session: Session, req: &mut Request, res: &mut Response) {
 async fn ui_logout(session: Session, res: &mut Response) {
     session.destroy();
     res.render(Redirect::other(page::HOME));
+}
+
+#[handler]
+async fn ui_logout_everywhere(
+    session: Session,
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) {
+    let engine = engine(depot);
+    let user_agent = user_agent(req);
+    match page::logout_others(&*engine, &session, user_agent.as_deref()).await {
+        Ok(n) => {
+            session.flash_message(Some(page::logged_out_others(n)));
+            res.render(Redirect::other(page::HOME));
+        }
+        Err(failure) => answer(failure, res),
+    }
 }
 
 #[handler]
@@ -183,12 +259,14 @@ async fn ui_clear(session: Session, res: &mut Response) {
 
 /// The demo routes behind the session hoop.
 /// Public: the behaviour suite (`tests/tests/adapters`) runs it.
-pub fn router<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Router {
+pub fn router<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Router {
     Router::new()
+        .hoop(WithEngine(page::accounts(engine.clone())))
         .hoop(SessionHoop::new(engine))
         .get(home)
         .push(Router::with_path("ui/login").post(ui_login))
         .push(Router::with_path("ui/logout").post(ui_logout))
+        .push(Router::with_path("ui/logout-everywhere").post(ui_logout_everywhere))
         .push(Router::with_path("ui/renew").post(ui_renew))
         .push(Router::with_path("ui/regenerate").post(ui_regenerate))
         .push(Router::with_path("ui/big").post(ui_big))
@@ -201,9 +279,11 @@ pub fn router<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Router {
         .push(Router::with_path("renew").post(renew))
         .push(Router::with_path("count").get(count))
         .push(Router::with_path("data").get(get_data).put(put_data))
+        .push(Router::with_path("devices").get(devices))
+        .push(Router::with_path("logout-everywhere").post(logout_everywhere))
 }
 
-async fn serve<S: Store, E: Encoder>(
+async fn serve<S: SessionIndex, E: Encoder>(
     engine: SessionEngine<S, E>,
     port: u16,
 ) -> std::io::Result<()> {
@@ -252,7 +332,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     let port = port();
     match std::env::var("SESSION_STORE").ok().as_deref() {
-        None | Some("") => serve(builder.build()?, port).await?,
+        // Stateless: a small store of revocations makes "log out other
+        // sessions" work for cookies too (one read per logged-in request).
+        None | Some("") => {
+            let engine = builder.with_revocation_store(MemoryStore::new()).build()?;
+            serve(engine, port).await?;
+        }
         Some("memory") => serve(builder.with_store(MemoryStore::new()).build()?, port).await?,
         Some(other) => {
             return Err(format!(

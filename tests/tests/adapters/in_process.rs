@@ -10,7 +10,7 @@ use std::pin::Pin;
 
 use http::{Method, StatusCode, header};
 use http_body_util::BodyExt;
-use sealed_session::{Encoder, SessionEngine, Store};
+use sealed_session::{Encoder, SessionEngine, SessionIndex};
 use tower::ServiceExt;
 
 use crate::client::{Client, Response};
@@ -67,7 +67,7 @@ fn set_cookies(values: http::header::GetAll<'_, http::HeaderValue>) -> Vec<Strin
 }
 
 impl DemoServer for AxumInProcess {
-    async fn start<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
+    async fn start<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
         Running::in_process(Tower(axum_demo::app(engine)), true, || {})
     }
 }
@@ -114,7 +114,7 @@ impl Client for RocketClient {
 }
 
 impl DemoServer for RocketLocal {
-    async fn start<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
+    async fn start<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
         let rocket = rocket_demo::rocket(engine, 0);
         let client = rocket::local::asynchronous::Client::untracked(rocket)
             .await
@@ -152,7 +152,7 @@ impl Client for PoemClient {
 }
 
 impl DemoServer for PoemInProcess {
-    async fn start<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
+    async fn start<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
         use poem::EndpointExt;
         let app = poem_demo::app(engine).map_to_response().boxed();
         // poem's in-process requests carry no peer address.
@@ -198,7 +198,7 @@ impl Client for ActixClient {
 }
 
 impl DemoServer for ActixTest {
-    async fn start<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
+    async fn start<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
         use actix_web::{App, test};
         use sealed_session::adapters::actix_web::SessionMiddleware;
         use std::rc::Rc;
@@ -213,8 +213,8 @@ impl DemoServer for ActixTest {
             local.block_on(&runtime, async move {
                 let app = test::init_service(
                     App::new()
-                        .wrap(SessionMiddleware::new(engine))
-                        .configure(actix_demo::routes),
+                        .wrap(SessionMiddleware::new(engine.clone()))
+                        .configure(actix_demo::routes(&engine)),
                 )
                 .await;
                 let app = Rc::new(app);

@@ -48,6 +48,9 @@ macro_rules! suite {
                     count_and_data,
                     concurrent_requests_last_write_wins,
                     concurrent_requests_last_write_wins_in_store_mode,
+                    logout_everywhere_in_store_mode,
+                    logout_everywhere_stateless_with_a_revocation_store,
+                    logout_everywhere_stateless_without_a_revocation_store_is_501,
                 );
             }
         )*

@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::{Method, StatusCode};
 use sealed_session::{
-    MemoryStore, Record, RequestContext, Secret, SessionEngine, SessionId, Store, StoreError,
+    MemoryStore, Record, RequestContext, Secret, SessionEngine, SessionId, SessionIndex,
+    SessionInfo, Store, StoreError,
 };
 
 use crate::client::Browser;
@@ -78,6 +79,23 @@ impl Store for TestStore {
     }
     async fn delete(&self, id: &SessionId, cx: &RequestContext) -> Result<(), StoreError> {
         self.inner.delete(id, cx).await
+    }
+}
+
+/// The per-user index: the memory store's own.
+impl SessionIndex for TestStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        self.inner.sessions_of(owner).await
+    }
+    async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, StoreError> {
+        self.inner.revoke(owner, id).await
+    }
+    async fn revoke_all(
+        &self,
+        owner: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        self.inner.revoke_all(owner, except).await
     }
 }
 
@@ -332,4 +350,113 @@ pub async fn concurrent_requests_last_write_wins_in_store_mode<A: DemoServer>() 
     let (server, store) = with_store::<A>().await;
     concurrent_on(&server, 20, 3..=22).await;
     assert_eq!(store.inner.len(), 1);
+}
+
+/// Logs `browser` in as `user` (API route).
+async fn log_in(server: &Running, user: &str) -> Browser {
+    let mut browser = Browser::new(server.client.clone());
+    let login = browser.post(&format!("/login?user={user}")).await;
+    assert_answer(&login, 204, "");
+    browser
+}
+
+/// `GET /devices`' lines, sorted.
+async fn devices(browser: &mut Browser) -> Vec<String> {
+    let response = browser.get("/devices").await;
+    assert_eq!(response.status, StatusCode::OK, "{response:?}");
+    let mut lines: Vec<_> = response.body.lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+/// The per-user routes answer 401 to a request without a login.
+async fn per_user_routes_need_a_login(server: &Running) {
+    let mut anonymous = Browser::new(server.client.clone());
+    assert_answer(&anonymous.get("/devices").await, 401, "Unauthorised");
+    assert_answer(
+        &anonymous.post("/logout-everywhere").await,
+        401,
+        "Unauthorised",
+    );
+    assert!(
+        anonymous.sid().is_none(),
+        "no session for a refused request"
+    );
+}
+
+/// The login labels the session with no `User-Agent` (the test clients send none).
+const UNKNOWN: &str = "unknown device";
+
+pub async fn logout_everywhere_in_store_mode<A: DemoServer>() {
+    let (server, store) = with_store::<A>().await;
+    per_user_routes_need_a_login(&server).await;
+    let mut a = log_in(&server, "alice").await;
+    let mut b = log_in(&server, "alice").await;
+    let mut bob = log_in(&server, "bob").await;
+
+    let this = format!("{UNKNOWN} (this session)");
+    assert_eq!(devices(&mut a).await, [UNKNOWN, this.as_str()]);
+    assert_eq!(devices(&mut b).await, [UNKNOWN, this.as_str()]);
+    assert_eq!(devices(&mut bob).await, [this.as_str()]);
+    let page = a.get("/").await;
+    assert!(
+        page.body.contains("Log out other sessions") && page.body.contains("(this session)"),
+        "{page:?}"
+    );
+
+    assert_answer(&a.post("/logout-everywhere").await, 204, "");
+    assert_answer(&b.get("/me").await, 401, "Unauthorised");
+    assert_answer(&a.get("/me").await, 200, "alice");
+    assert_answer(&bob.get("/me").await, 200, "bob");
+    assert_eq!(devices(&mut a).await, [this.as_str()]);
+    assert_eq!(devices(&mut bob).await, [this.as_str()]);
+    assert_eq!(store.inner.len(), 2, "alice's other session is deleted");
+    // Again: nothing left to log out, and the current session stays.
+    assert_answer(&a.post("/logout-everywhere").await, 204, "");
+    assert_answer(&a.get("/me").await, 200, "alice");
+}
+
+pub async fn logout_everywhere_stateless_with_a_revocation_store<A: DemoServer>() {
+    let engine = SessionEngine::builder()
+        .with_secret(Secret::new(SECRET).unwrap())
+        .with_revocation_store(MemoryStore::new())
+        .build()
+        .unwrap();
+    let server = A::start(engine).await;
+    per_user_routes_need_a_login(&server).await;
+    let mut a = log_in(&server, "alice").await;
+    let mut b = log_in(&server, "alice").await;
+    let mut bob = log_in(&server, "bob").await;
+    // A revocation spares sessions logged in during its own millisecond
+    // (the current one is logged in again in it): let the clock move on
+    // from the logins.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    // Cookies are listed nowhere: 501, and the engine's reason.
+    let listing = a.get("/devices").await;
+    assert_eq!(listing.status.as_u16(), 501, "{listing:?}");
+    assert!(listing.body.contains("stateless"), "{listing:?}");
+
+    let revoke = a.post("/logout-everywhere").await;
+    assert_answer(&revoke, 204, "");
+    assert!(
+        revoke.set_cookie("sid").is_some(),
+        "the current session is logged in again: {revoke:?}"
+    );
+    assert_answer(&b.get("/me").await, 401, "Unauthorised");
+    assert_answer(&a.get("/me").await, 200, "alice");
+    assert_answer(&bob.get("/me").await, 200, "bob");
+}
+
+pub async fn logout_everywhere_stateless_without_a_revocation_store_is_501<A: DemoServer>() {
+    let server = stateless::<A>().await;
+    let mut a = log_in(&server, "alice").await;
+    for response in [a.get("/devices").await, a.post("/logout-everywhere").await] {
+        assert_eq!(response.status.as_u16(), 501, "{response:?}");
+        assert!(
+            response.body.contains("with_revocation_store"),
+            "the answer says what to do: {response:?}"
+        );
+    }
+    assert_answer(&a.get("/me").await, 200, "alice");
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sealed_session::{Encoder, SessionEngine, Store};
+use sealed_session::{Encoder, SessionEngine, SessionIndex};
 
 use crate::client::{Client, Socket};
 
@@ -31,7 +31,7 @@ mod salvo_demo;
 /// A framework serving the demo routes.
 pub trait DemoServer {
     /// The demo app on `engine`, listening on 127.0.0.1.
-    fn start<S: Store, E: Encoder>(
+    fn start<S: SessionIndex, E: Encoder>(
         engine: SessionEngine<S, E>,
     ) -> impl Future<Output = Running> + Send;
 }
@@ -82,7 +82,7 @@ pub struct Poem;
 pub struct Salvo;
 
 impl DemoServer for Axum {
-    async fn start<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
+    async fn start<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum_demo::app(engine).into_make_service_with_connect_info::<SocketAddr>();
@@ -92,7 +92,7 @@ impl DemoServer for Axum {
 }
 
 impl DemoServer for ActixWeb {
-    async fn start<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
+    async fn start<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = actix_demo::server(engine, listener).unwrap();
@@ -107,7 +107,7 @@ impl DemoServer for ActixWeb {
 }
 
 impl DemoServer for Rocket {
-    async fn start<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
+    async fn start<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
         // Rocket 0.5 cannot report the port it bound for port 0: take a
         // free one, and try another if it was taken meanwhile.
         for _ in 0..3 {
@@ -131,7 +131,7 @@ impl DemoServer for Rocket {
 }
 
 impl DemoServer for Poem {
-    async fn start<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
+    async fn start<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
         use poem::listener::{Acceptor, Listener};
         let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
@@ -145,7 +145,7 @@ impl DemoServer for Poem {
 }
 
 impl DemoServer for Salvo {
-    async fn start<S: Store, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
+    async fn start<S: SessionIndex, E: Encoder>(engine: SessionEngine<S, E>) -> Running {
         use salvo::Listener;
         let acceptor = salvo::conn::TcpListener::new("127.0.0.1:0").bind().await;
         let addr = acceptor.local_addr().unwrap();
