@@ -123,7 +123,10 @@ impl Slot {
     }
 
     /// A slot for one request, loading from `engine`: the thread's spare
-    /// when [`release`](Self::release) left one, else a new one.
+    /// when [`release`](Self::release) left one, else a new one. (The
+    /// adapters whose middleware owns the slot for the whole request, axum
+    /// and poem, pool slots this way.)
+    #[cfg_attr(not(any(feature = "axum", feature = "poem")), allow(dead_code))]
     pub(crate) fn acquire(engine: &SharedEngine) -> Arc<Self> {
         if let Some(mut slot) = SPARE.try_with(Cell::take).ok().flatten()
             && let Some(spare) = Arc::get_mut(&mut slot)
@@ -137,6 +140,7 @@ impl Slot {
     /// Keeps `slot` as the thread's spare once the request is done with it,
     /// empty and without its engine; a slot still shared elsewhere (a
     /// handler kept the request's extensions) is simply dropped.
+    #[cfg_attr(not(any(feature = "axum", feature = "poem")), allow(dead_code))]
     pub(crate) fn release(mut slot: Arc<Self>) {
         if let Some(done) = Arc::get_mut(&mut slot) {
             done.engine = None;
