@@ -14,8 +14,8 @@ use std::time::Duration;
 use criterion::Criterion;
 use sealed_session_benches::{
     AxumStack, Runner, Work, actix, axum, axum_extension_entry_around_router,
-    axum_tower_sessions_untouched_around_router, axum_untouched_around_router, iron_ours,
-    iron_peer,
+    axum_tower_sessions_untouched_around_router, axum_untouched_around_router, crypto_floor,
+    iron_ours, iron_peer,
 };
 
 /// Every stack, in a fixed order the summary indexes into.
@@ -41,6 +41,7 @@ fn stacks() -> Vec<Runner> {
         axum_tower_sessions_untouched_around_router(),   // 17
         axum(AxumStack::MemoryOwned, Work::ReadWrite),   // 18
         axum(AxumStack::MemoryOwned, Work::ReadOnly),    // 19
+        crypto_floor(),                                  // 20
     ]
 }
 
@@ -156,6 +157,13 @@ fn summary(stacks: &mut [Runner]) {
             "memory_ro_vs_tower_sessions",
             added_ratio(7, AXUM, 9, AXUM),
             0.5,
+        ),
+        // What a stateless read+write adds to axum, against sealing's
+        // primitives alone (issue 23: within 1.3x).
+        (
+            "stateless_rw_added_vs_crypto_floor",
+            median_of(&rounds, |r| (r[4] - r[AXUM]) / r[20]),
+            1.3,
         ),
         (
             "untouched_added_ns",
