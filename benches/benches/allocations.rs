@@ -1,18 +1,23 @@
 //! Allocations per request, counted by a global allocator (only in this
-//! binary, so the timings of the `sessions` bench are not affected).
+//! binary, so the timings of the `sessions` bench are not affected), and
+//! the memory an idle session takes in each server-side store.
 //!
 //! `cargo bench -p sealed-session-benches --bench allocations`
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use sealed_session_benches::{AxumStack, Runner, Work, actix, axum, iron_ours, iron_peer};
+use sealed_session_benches::{
+    AxumStack, Runner, Work, actix, axum, idle_sessions, iron_ours, iron_peer,
+};
 
 /// The system allocator, counting allocations and bytes.
 struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+/// Bytes allocated and not yet freed.
+static LIVE: AtomicI64 = AtomicI64::new(0);
 
 // SAFETY: every call is forwarded unchanged to the system allocator; the
 // counters are plain atomics.
@@ -21,11 +26,13 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: the caller's contract is the one `System.alloc` needs.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: `ptr` was allocated by `System` with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -33,6 +40,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
         // SAFETY: as for `realloc` on `System`, whose contract the caller
         // upholds.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -115,5 +123,32 @@ fn main() {
             runner.name(),
             "-"
         );
+    }
+    memory_per_session();
+}
+
+/// Heap bytes per idle session (the bench's login: five fields, about
+/// 100 bytes of JSON), over many sessions so that the maps' own growth
+/// is averaged in.
+fn memory_per_session() {
+    const N: usize = 100_000;
+    println!();
+    println!(
+        "{:<40} {:>16}",
+        "store (100,000 idle sessions)", "bytes/session"
+    );
+    for (name, stack) in [
+        ("sealed-session MemoryStore", AxumStack::Memory),
+        (
+            "sealed-session MokaStore over MemoryStore",
+            AxumStack::Caching,
+        ),
+        ("tower-sessions MemoryStore", AxumStack::TowerSessions),
+    ] {
+        let before = LIVE.load(Ordering::Relaxed);
+        let router = idle_sessions(stack, N);
+        let after = LIVE.load(Ordering::Relaxed);
+        println!("{name:<40} {:>16.0}", (after - before) as f64 / N as f64);
+        drop(router);
     }
 }

@@ -153,6 +153,25 @@ pub fn iron_peer() -> Runner {
     })
 }
 
+/// `n` logins through the stack's `/login`, each a new session (no cookie
+/// sent): the router, holding its store and the `n` idle sessions, for a
+/// count of the memory they take.
+///
+/// # Panics
+///
+/// When a login sets no cookie.
+#[must_use]
+pub fn idle_sessions(stack: AxumStack, n: usize) -> Router {
+    let rt = current_thread();
+    let router = axum_router(stack).with_state(());
+    rt.block_on(async {
+        for _ in 0..n {
+            login_cookie(&router, stack).await;
+        }
+    });
+    router
+}
+
 /// The crypto floor of a stateless write (issue 23): what sealing the
 /// bench session's record costs in primitives alone, with no plumbing.
 /// Two PBKDF2-SHA1 derivations (one iteration each, as iron), AES-256-CBC
@@ -256,6 +275,9 @@ pub enum AxumStack {
     MemoryOwned,
     /// tower-sessions with its `MemoryStore`.
     TowerSessions,
+    /// sealed-session with a caching tier: a `MokaStore` cache in front of
+    /// a `MemoryStore` (what an idle session costs in both tiers).
+    Caching,
 }
 
 /// What a handler does with the session.
@@ -359,6 +381,23 @@ fn axum_router(stack: AxumStack) -> Router {
             .route("/ro", get(plain))
             .route("/plain", get(plain))
             .layer(tower::layer::util::Identity::new()),
+        AxumStack::Caching => {
+            let store = sealed_session_stores::CachingStore::new(
+                sealed_session_stores::MokaStore::new(1_000_000),
+                MemoryStore::new(),
+            );
+            let engine = SessionEngine::builder()
+                .with_secret(secret)
+                .with_store(store)
+                .build()
+                .expect("engine");
+            Router::new()
+                .route("/login", get(ours::login))
+                .route("/rw", get(ours::rw))
+                .route("/ro", get(ours::ro))
+                .route("/plain", get(plain))
+                .layer(SessionLayer::new(engine))
+        }
         AxumStack::Stateless | AxumStack::Memory | AxumStack::MemoryOwned => {
             let login = if stack == AxumStack::MemoryOwned {
                 get(ours::login_owned)
@@ -496,6 +535,9 @@ pub fn axum(stack: AxumStack, work: Work) -> Runner {
         (AxumStack::TowerSessions, Work::ReadWrite) => "axum/tower-sessions-memory/rw",
         (AxumStack::TowerSessions, Work::ReadOnly) => "axum/tower-sessions-memory/ro",
         (AxumStack::TowerSessions, Work::Untouched) => "axum/tower-sessions-memory/untouched",
+        (AxumStack::Caching, Work::ReadWrite) => "axum/sealed-session-caching/rw",
+        (AxumStack::Caching, Work::ReadOnly) => "axum/sealed-session-caching/ro",
+        (AxumStack::Caching, Work::Untouched) => "axum/sealed-session-caching/untouched",
     };
     let path = work.path();
     // Check once that the handler sees the session.
