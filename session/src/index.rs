@@ -25,9 +25,10 @@
 //!   cannot log out someone else's session by guessing its id.
 //! - [`revoke_all`](SessionIndex::revoke_all) deletes every session of the
 //!   owner but `except` (the current one, typically).
-//! - Entries leave the index with their sessions: each write drops the
-//!   owner's expired entries, so the index holds at most the owner's live
-//!   sessions plus the ones that ended since the owner's last login.
+//! - Entries leave the index with their sessions: native expiry where the
+//!   backend has it, else the owner's dead entries are dropped as new ones
+//!   come (and by listings and sweeps), so the index stays within a small
+//!   multiple of the owner's live sessions.
 //! - A request already running on a session when it is revoked may still
 //!   write it back if it changes the session. Engines built
 //!   [`with_optimistic_concurrency`](crate::SessionEngineBuilder::with_optimistic_concurrency)

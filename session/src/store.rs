@@ -365,7 +365,7 @@ pub struct MemoryStore {
     map: Arc<RwLock<HashMap<SessionId, Entry, IdHasher>>>,
     /// Owner → the ids written with that owner ([`SessionIndex`]); locked
     /// only while `map` is, after it.
-    owners: Arc<Mutex<HashMap<String, Vec<SessionId>>>>,
+    owners: Arc<Mutex<HashMap<String, OwnerIds>>>,
 }
 
 /// The map's hasher: foldhash, seeded per map, rather than SipHash. Every
@@ -376,6 +376,16 @@ type IdHasher = foldhash::fast::RandomState;
 
 /// A record and when it expires.
 type Entry = (Arc<Record>, SystemTime);
+
+/// The ids written with one owner ([`MemoryStore`]'s index).
+#[derive(Debug, Default)]
+struct OwnerIds {
+    ids: std::collections::HashSet<SessionId, IdHasher>,
+    /// How many were left at the last prune: the next one comes when the
+    /// set has doubled, so pruning costs O(1) per new entry and the set
+    /// holds at most twice the owner's sessions (plus a few).
+    pruned_len: usize,
+}
 
 /// Stores `entry` under `id`. A session already there (the usual write)
 /// is replaced in place: `HashMap::insert` would take a copy of the id
@@ -445,27 +455,30 @@ impl MemoryStore {
         }
     }
 
-    /// Adds `id`, just written with an owner, to its owner's list, dropping the entries of that owner whose records are gone,
-    /// expired and swept, or owned by someone else now: the list never
-    /// outgrows the owner's sessions. Takes the held `map` lock, so the
-    /// index and the records change together.
+    /// Adds `id`, just written with an owner, to its owner's set. When the
+    /// set has doubled since it was last pruned, the entries whose records
+    /// are gone, expired and swept, or owned by someone else now are
+    /// dropped first. Takes the held `map` lock, so the index and the
+    /// records change together.
     fn index(&self, map: &HashMap<SessionId, Entry, IdHasher>, id: &SessionId) {
         let Some(owner) = map.get(id).and_then(|(record, _)| record_owner(record)) else {
             return;
         };
         let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
-        let ids = match owners.get_mut(owner) {
+        let entry = match owners.get_mut(owner) {
             // Written again (the usual case): already listed.
-            Some(ids) if ids.contains(id) => return,
-            Some(ids) => ids,
+            Some(entry) if entry.ids.contains(id) => return,
+            Some(entry) => entry,
             None => owners.entry(owner.to_owned()).or_default(),
         };
-        // Only a new entry makes the list grow: prune it then.
-        ids.retain(|other| {
-            map.get(other)
-                .is_some_and(|(record, _)| record_owner(record) == Some(owner))
-        });
-        ids.push(id.clone());
+        if entry.ids.len() >= 2 * entry.pruned_len.max(8) {
+            entry.ids.retain(|other| {
+                map.get(other)
+                    .is_some_and(|(record, _)| record_owner(record) == Some(owner))
+            });
+            entry.pruned_len = entry.ids.len();
+        }
+        entry.ids.insert(id.clone());
     }
 
     /// [`Store::get`] at `now`: the engine passes the time it read for the
@@ -521,12 +534,13 @@ impl MemoryStore {
         let before = map.len();
         map.retain(|_, (_, expires)| *expires >= now);
         let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
-        owners.retain(|owner, ids| {
-            ids.retain(|id| {
+        owners.retain(|owner, entry| {
+            entry.ids.retain(|id| {
                 map.get(id)
                     .is_some_and(|(record, _)| record_owner(record) == Some(owner.as_str()))
             });
-            !ids.is_empty()
+            entry.pruned_len = entry.ids.len();
+            !entry.ids.is_empty()
         });
         before - map.len()
     }
@@ -535,15 +549,15 @@ impl MemoryStore {
     /// with those records; the others leave the index.
     fn owned(
         map: &HashMap<SessionId, Entry, IdHasher>,
-        owners: &mut HashMap<String, Vec<SessionId>>,
+        owners: &mut HashMap<String, OwnerIds>,
         owner: &str,
         now: SystemTime,
     ) -> Vec<(SessionId, Arc<Record>)> {
-        let Some(ids) = owners.get_mut(owner) else {
+        let Some(entry) = owners.get_mut(owner) else {
             return Vec::new();
         };
-        let mut live = Vec::with_capacity(ids.len());
-        ids.retain(|id| match map.get(id) {
+        let mut live = Vec::with_capacity(entry.ids.len());
+        entry.ids.retain(|id| match map.get(id) {
             Some((record, expires)) if record_owner(record) == Some(owner) => {
                 if *expires >= now {
                     live.push((id.clone(), Arc::clone(record)));
@@ -552,7 +566,8 @@ impl MemoryStore {
             }
             _ => false,
         });
-        if ids.is_empty() {
+        entry.pruned_len = entry.ids.len();
+        if entry.ids.is_empty() {
             owners.remove(owner);
         }
         live
@@ -599,9 +614,10 @@ impl SessionIndex for MemoryStore {
                 revoked += 1;
             }
         }
-        if let Some(ids) = owners.get_mut(owner) {
-            ids.retain(|id| Some(id) == except);
-            if ids.is_empty() {
+        if let Some(entry) = owners.get_mut(owner) {
+            entry.ids.retain(|id| Some(id) == except);
+            entry.pruned_len = entry.ids.len();
+            if entry.ids.is_empty() {
                 owners.remove(owner);
             }
         }
@@ -860,6 +876,44 @@ mod tests {
 
     fn record(value: serde_json::Value) -> Record {
         value.as_object().cloned().unwrap()
+    }
+
+    /// An owner's set of ids stays within twice their live sessions
+    /// (plus a few) however many of their sessions come and go, and a
+    /// rewrite of a listed session does not grow it.
+    #[tokio::test]
+    async fn an_owners_set_stays_bounded() {
+        let store = MemoryStore::new();
+        let cx = RequestContext::default();
+        let later = SystemTime::now() + std::time::Duration::from_secs(3600);
+        let owned = Arc::new(record(
+            json!({"_owner": {"id": "ada", "since": 1, "seen": 1}}),
+        ));
+        let mut live = Vec::new();
+        for round in 0..50 {
+            for _ in 0..20 {
+                let id = SessionId::generate();
+                Store::set(&store, &id, Arc::clone(&owned), later, &cx)
+                    .await
+                    .unwrap();
+                Store::set(&store, &id, Arc::clone(&owned), later, &cx)
+                    .await
+                    .unwrap();
+                live.push(id);
+            }
+            // Most sessions end (logout), a few stay.
+            for id in live.drain(2..) {
+                Store::delete(&store, &id, &cx).await.unwrap();
+            }
+            let len = store.owners.lock().unwrap()["ada"].ids.len();
+            assert!(
+                len <= 2 * live.len() + 40,
+                "round {round}: {len} ids for {} sessions",
+                live.len()
+            );
+        }
+        assert_eq!(store.sessions_of("ada").await.unwrap().len(), 2);
+        assert_eq!(store.owners.lock().unwrap()["ada"].ids.len(), 2);
     }
 
     /// A store holding `{"a": 1, "keep": "x"}` under an id, and the record
