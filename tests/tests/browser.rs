@@ -547,7 +547,7 @@ async fn login_flash_logout(mode: Mode) {
     assert_eq!(browser.user().await.as_deref(), Some("ada"));
     assert_eq!(browser.flash().await.as_deref(), Some("Welcome, ada!"));
     let count = browser.count().await;
-    if mode == Mode::Stateless {
+    if mode == Mode::Sqlite {
         save_screenshot(&browser.client.screenshot().await.expect("a screenshot"));
     }
     let logged_in = browser.sid().await;
