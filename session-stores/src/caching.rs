@@ -54,6 +54,9 @@ pub struct CachingStore<C, B> {
     cache: C,
     backend: B,
     cache_ttl: Option<Duration>,
+    /// Owned sessions ([`Session::set_owner`](sealed_session::Session::set_owner))
+    /// are read from the backend only.
+    owned_uncached: bool,
 }
 
 impl<C, B> CachingStore<C, B> {
@@ -64,7 +67,37 @@ impl<C, B> CachingStore<C, B> {
             cache,
             backend,
             cache_ttl: None,
+            owned_uncached: false,
         }
+    }
+
+    /// Never serve an owned session (one with an owner, as
+    /// [`Session::set_owner`](sealed_session::Session::set_owner) names
+    /// it) from the cache: every request on it reads the backend, so a
+    /// revocation through any instance ends it everywhere at once. Other
+    /// sessions are cached as before.
+    ///
+    /// Without it, with several instances, a session revoked through
+    /// another instance stays readable here until its cached copy
+    /// expires (see [`with_cache_ttl`](Self::with_cache_ttl)).
+    ///
+    /// ```
+    /// use sealed_session::MemoryStore;
+    /// use sealed_session_stores::CachingStore;
+    ///
+    /// let store = CachingStore::new(MemoryStore::new(), MemoryStore::new())
+    ///     .with_owned_sessions_uncached();
+    /// # let _ = store;
+    /// ```
+    #[must_use]
+    pub fn with_owned_sessions_uncached(mut self) -> Self {
+        self.owned_uncached = true;
+        self
+    }
+
+    /// Whether `record` may be served from, or kept in, the cache.
+    fn cacheable(&self, record: &Record) -> bool {
+        !(self.owned_uncached && sealed_session::record_owner(record).is_some())
     }
 
     /// The longest a record stays cached (default: until it expires).
@@ -106,7 +139,7 @@ impl<C: Store, B: Store> CachingStore<C, B> {
         cx: &RequestContext,
     ) -> Result<(), StoreError> {
         let until = self.cache_until(expires_at);
-        if until > SystemTime::now() {
+        if until > SystemTime::now() && self.cacheable(&record) {
             if let Err(error) = self.cache.set(id, record, until, cx).await {
                 // A stale copy must not outlive a failed refresh.
                 self.cache.delete(id, cx).await?;
@@ -131,7 +164,8 @@ impl<C: Store, B: Store> Store for CachingStore<C, B> {
         cx: &RequestContext,
     ) -> Result<Option<Arc<Record>>, StoreError> {
         match self.cache.get(id, cx).await {
-            Ok(Some(record)) => return Ok(Some(record)),
+            Ok(Some(record)) if self.cacheable(&record) => return Ok(Some(record)),
+            Ok(Some(_)) => {}
             Ok(None) => {}
             Err(error) => {
                 tracing::warn!(error = &error as &dyn std::error::Error, session = %id, "session cache failed; reading the backend");
@@ -142,7 +176,7 @@ impl<C: Store, B: Store> Store for CachingStore<C, B> {
         };
         // A record without `_expires` is not cached: there is no bound on
         // how long the copy would be right.
-        if let Some(expires_at) = record_expiry(&record) {
+        if let Some(expires_at) = record_expiry(&record).filter(|_| self.cacheable(&record)) {
             let until = self.cache_until(expires_at);
             if until > SystemTime::now()
                 && let Err(error) = self.cache.set(id, Arc::clone(&record), until, cx).await
@@ -207,9 +241,12 @@ impl<C: Store, B: Store> Store for CachingStore<C, B> {
 /// process's cached copies.
 ///
 /// Another process's cache is not reached: there, a revoked session stays
-/// readable until its cached copy expires. With several instances, bound
-/// that with a short [cache TTL](Self::with_cache_ttl), and build the
-/// engine [`with_optimistic_concurrency`](sealed_session::SessionEngineBuilder::with_optimistic_concurrency)
+/// readable until its cached copy expires. With several instances, build
+/// the store [`with_owned_sessions_uncached`](Self::with_owned_sessions_uncached)
+/// so that no cache keeps a revoked session alive (owned sessions are then
+/// read from the backend), or bound the delay with a short
+/// [cache TTL](Self::with_cache_ttl); and build the engine
+/// [`with_optimistic_concurrency`](sealed_session::SessionEngineBuilder::with_optimistic_concurrency)
 /// so that no instance writes a revoked session back.
 impl<C: Store, B: SessionIndex> SessionIndex for CachingStore<C, B> {
     async fn sessions_of(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {

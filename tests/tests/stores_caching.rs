@@ -68,6 +68,15 @@ async fn revoking_drops_the_cached_copy() {
     assert!(store.cache().get(&kept_id, &cx()).await.unwrap().is_some());
 }
 
+#[tokio::test]
+async fn owned_sessions_uncached_conforms() {
+    let store = Arc::new(
+        CachingStore::new(MemoryStore::new(), MemoryStore::new()).with_owned_sessions_uncached(),
+    );
+    conformance::run(Arc::clone(&store)).await;
+    conformance::session_index(Arc::clone(&store)).await;
+}
+
 /// Two servers, each with its own cache over one backend: a write from a
 /// stale cached copy is a conflict, which drops the copy, and the retry
 /// reads the backend and succeeds.
@@ -252,4 +261,76 @@ async fn an_expired_write_is_not_cached() {
         .await
         .unwrap();
     assert!(store.cache().get(&id, &cx()).await.unwrap().is_none());
+}
+
+/// Two instances, each with its own cache over one backend. A session
+/// revoked through one stays readable from the other's cache, unless the
+/// stores keep owned sessions uncached: then it ends everywhere at once,
+/// while unowned sessions are still cached.
+#[tokio::test]
+async fn owned_sessions_uncached_make_a_revocation_reach_every_instance() {
+    for uncached in [false, true] {
+        let backend = Arc::new(MemoryStore::new());
+        let node = |backend: &Arc<MemoryStore>| {
+            let store = CachingStore::new(MemoryStore::new(), Arc::clone(backend));
+            let store = if uncached {
+                store.with_owned_sessions_uncached()
+            } else {
+                store
+            };
+            let store = Arc::new(store);
+            let engine = SessionEngine::builder()
+                .with_store(Arc::clone(&store))
+                .build()
+                .unwrap();
+            (store, engine)
+        };
+        let (_, a) = node(&backend);
+        let (b_store, b) = node(&backend);
+
+        let sid = conformance::index::login(&a, "ada", "phone").await;
+        let id = SessionId::parse(&sid).unwrap();
+        let user = |engine: SessionEngine<Arc<CachingStore<MemoryStore, Arc<MemoryStore>>>>| {
+            let sid = sid.clone();
+            async move {
+                engine
+                    .load::<SessionMap>(&cookie(&sid), &cx())
+                    .await
+                    .unwrap()
+                    .get::<String>("userId")
+            }
+        };
+        assert_eq!(user(b.clone()).await.as_deref(), Some("ada"));
+        assert_eq!(
+            b_store.cache().get(&id, &cx()).await.unwrap().is_some(),
+            !uncached,
+            "uncached = {uncached}: an owned session in b's cache"
+        );
+
+        assert!(a.revoke("ada", &id).await.unwrap());
+        let on_b = user(b.clone()).await;
+        if uncached {
+            assert_eq!(on_b, None, "a revoked session still opens on b");
+        } else {
+            assert_eq!(
+                on_b.as_deref(),
+                Some("ada"),
+                "b's cached copy, until its TTL"
+            );
+        }
+
+        // Unowned sessions are cached either way.
+        let session = b
+            .load::<SessionMap>(&HeaderMap::new(), &cx())
+            .await
+            .unwrap();
+        session.set("cart", 1);
+        let anon = sid_of(&b.commit(&session, &cx()).await.unwrap());
+        let anon = SessionId::parse(&anon).unwrap();
+        assert!(b_store.cache().get(&anon, &cx()).await.unwrap().is_some());
+    }
+}
+
+fn sid_of(set: &sealed_session::SetCookies) -> String {
+    sid(set).expect("a session cookie")
 }
