@@ -160,7 +160,6 @@ pub fn iron_peer() -> Runner {
 /// # Panics
 ///
 /// When a login sets no cookie.
-#[must_use]
 pub fn idle_sessions(stack: AxumStack, n: usize) -> Router {
     let rt = current_thread();
     let router = axum_router(stack).with_state(());
