@@ -25,6 +25,7 @@
 #   scripts/bench-sockets.sh                          # 3 rounds of 5 s per route (about 8 min)
 #   BENCH_ROUNDS=1 BENCH_SECONDS=2 scripts/bench-sockets.sh   # smoke run
 #   BENCH_STACKS="axum axum-sealed-stateless" scripts/bench-sockets.sh
+#   BENCH_SERVER=/path/to/socket-server scripts/bench-sockets.sh   # a binary built elsewhere
 #
 # Needs wrk (apt-get install -y wrk), curl, redis-cli, python3, taskset.
 set -euo pipefail
@@ -52,8 +53,14 @@ for db in $REDIS_DBS; do
   [[ $n == 0 ]] || { echo "bench-sockets: Redis database $db holds $n keys; it must be empty" >&2; exit 2; }
 done
 
-cargo build --release -q -p sealed-session-benches --bin socket-server
-server=target/release/socket-server
+# BENCH_SERVER: a socket-server binary built beforehand (say, from a clean
+# checkout of a commit), instead of building this tree's.
+server=${BENCH_SERVER:-}
+if [[ -z $server ]]; then
+  cargo build --release -q -p sealed-session-benches --bin socket-server
+  server=target/release/socket-server
+fi
+[[ -x $server ]] || { echo "bench-sockets: $server is not an executable socket-server" >&2; exit 2; }
 work=$(mktemp -d)
 pid=
 cleanup() {
