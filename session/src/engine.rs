@@ -19,7 +19,7 @@ use crate::encoder::{DecodeError, Encoder, IronEncoder};
 use crate::error::{BuildError, Error};
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
-use crate::index::{SessionIndex, SessionInfo};
+use crate::index::{SessionIndex, SessionInfo, record_owner};
 use crate::record::{
     EXPIRES_KEY, NewRecord, OWNER_KEY, Record, STORE_ID_KEY, VERSION_KEY, read_created,
     read_expires, read_flash_keys, read_version,
@@ -352,7 +352,9 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                             .await
                             .map(|loaded| loaded.unwrap_or_else(fresh));
                     }
-                    if self.is_revoked(&record, now, cx).await? {
+                    if let Some(check) = self.revocation_check(&record)
+                        && self.is_revoked(check, now, cx).await?
+                    {
                         return Ok(fresh());
                     }
                     tracing::trace!(
@@ -435,29 +437,31 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         Ok((record, decoded.stale))
     }
 
-    /// Stateless mode with a revocation store: whether the owner of
-    /// `record` revoked their sessions after this one's login. Records
-    /// without an owner cost one lookup, and no store read.
+    /// Stateless mode with a revocation store: what to look up to know
+    /// whether `record` was revoked (its owner's revocation key, and the
+    /// owner's login time); `None`, with no store read to make, without a
+    /// revocation store or for a record without an owner.
+    fn revocation_check(&self, record: &Record) -> Option<(SessionId, u64)> {
+        self.inner.revocation.as_ref()?;
+        let owner = record_owner(record)?;
+        let since = record[OWNER_KEY]
+            .get("since")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        Some((revocation_key(owner), since))
+    }
+
+    /// Whether the owner revoked their sessions after `since`, the login
+    /// time [`revocation_check`](Self::revocation_check) found.
     async fn is_revoked(
         &self,
-        record: &Record,
+        (key, since): (SessionId, u64),
         now: u64,
         cx: &RequestContext,
     ) -> Result<bool, Error> {
         let Some(revocation) = &self.inner.revocation else {
             return Ok(false);
         };
-        let Some(owner) = record.get(OWNER_KEY).and_then(serde_json::Value::as_object) else {
-            return Ok(false);
-        };
-        let Some(id) = owner.get("id").and_then(serde_json::Value::as_str) else {
-            return Ok(false);
-        };
-        let since = owner
-            .get("since")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        let key = revocation_key(id);
         let before = revocation
             .get_at(&key, time_from_ms(now), cx)
             .await?
@@ -491,8 +495,13 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
             );
             return Ok(None);
         };
-        match overflow.get_at(&id, time_from_ms(now), cx).await? {
-            Some(record) if self.is_revoked(&record, now, cx).await? => Ok(None),
+        let found = overflow.get_at(&id, time_from_ms(now), cx).await?;
+        if let Some(check) = found.as_deref().and_then(|r| self.revocation_check(r))
+            && self.is_revoked(check, now, cx).await?
+        {
+            return Ok(None);
+        }
+        match found {
             Some(record) if is_live(&record, now, self.inner.config.expiry) => {
                 tracing::trace!(outcome = "loaded", session = %id, "session loaded from the overflow store");
                 Ok(Some(Loaded {

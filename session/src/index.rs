@@ -68,13 +68,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
 use crate::id::SessionId;
 use crate::record::{EXPIRES_KEY, OWNER_KEY, Record};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, time_from_ms};
 
 /// One of an owner's sessions, as [`SessionIndex::sessions_of`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,12 +139,6 @@ impl SessionInfo {
                 .map(str::to_owned),
         })
     }
-}
-
-fn time_from_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH
-        .checked_add(Duration::from_millis(ms))
-        .unwrap_or(UNIX_EPOCH + Duration::from_secs(i32::MAX as u64))
 }
 
 /// The owner named in `record`'s [`OWNER_KEY`], if any.
@@ -256,6 +250,8 @@ impl<S: SessionIndex> SessionIndex for Arc<S> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
     use super::*;
 
     #[test]

@@ -866,7 +866,11 @@ impl<S: Store> DynStore for S {
 
 /// Milliseconds since the epoch as a `SystemTime`.
 pub(crate) fn time_from_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + std::time::Duration::from_millis(ms)
+    // Saturates rather than overflow where `SystemTime` is narrower than
+    // the milliseconds a record may carry.
+    UNIX_EPOCH
+        .checked_add(std::time::Duration::from_millis(ms))
+        .unwrap_or(UNIX_EPOCH + std::time::Duration::from_secs(i32::MAX as u64))
 }
 
 #[cfg(test)]
