@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue};
 use tracing::Instrument as _;
 
-use crate::cache::TokenCache;
+use crate::cache::{self, TokenCache};
 use crate::clock::{Clock, SystemClock};
 use crate::cookie::{
     CookieError, CookieLayer, CookieOptions, CookieSizePolicy, Found, MAX_COOKIE_VALUE_LEN,
@@ -155,6 +155,7 @@ impl SessionEngine {
             optimistic: false,
             overflow: None,
             revocation: None,
+            cookie_cache_capacity: cache::DEFAULT_CAPACITY,
             clock: Arc::new(SystemClock),
         }
     }
@@ -994,6 +995,7 @@ pub struct SessionEngineBuilder<S = NoStore, E = IronEncoder> {
     optimistic: bool,
     overflow: Option<Arc<dyn DynStore>>,
     revocation: Option<Arc<dyn DynStore>>,
+    cookie_cache_capacity: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -1028,6 +1030,7 @@ impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
             optimistic: self.optimistic,
             overflow: self.overflow,
             revocation: self.revocation,
+            cookie_cache_capacity: self.cookie_cache_capacity,
             clock: self.clock,
         }
     }
@@ -1049,6 +1052,7 @@ impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
             optimistic: self.optimistic,
             overflow: self.overflow,
             revocation: self.revocation,
+            cookie_cache_capacity: self.cookie_cache_capacity,
             clock: self.clock,
         }
     }
@@ -1180,6 +1184,34 @@ impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
         self
     }
 
+    /// Stateless mode: how many opened cookies to keep (default 4,096), so
+    /// that a cookie the browser sends again is not unsealed again; `0`
+    /// unseals every request's cookie.
+    ///
+    /// A hit saves the unseal (two key derivations, an HMAC and an AES
+    /// decryption: most of a read-only request's cost), and is checked for
+    /// expiry like a fresh unseal. Size it to the sessions active within a
+    /// few minutes on one instance: each entry holds the cookie's value and
+    /// its opened record, about 1 KiB for a session of a few fields, so the
+    /// default bounds the cache at a few MiB. The capacity is rounded up to
+    /// a power of two sets of four entries; a full set replaces the entry
+    /// read least recently.
+    ///
+    /// ```
+    /// use sealed_session::{Secret, SessionEngine};
+    ///
+    /// let engine = SessionEngine::builder()
+    ///     .with_secret(Secret::new("a secret of at least thirty-two characters")?)
+    ///     .with_cookie_cache_capacity(50_000) // a busy instance
+    ///     .build()?;
+    /// # let _ = engine;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_cookie_cache_capacity(mut self, entries: usize) -> Self {
+        self.cookie_cache_capacity = entries;
+        self
+    }
+
     /// The clock for expiry (default the system clock); tests pass a
     /// [`ManualClock`](crate::ManualClock).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
@@ -1223,7 +1255,12 @@ impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
         });
         Ok(SessionEngine {
             inner: Arc::new(Inner {
-                cache: TokenCache::new(),
+                // Store mode never opens a cookie.
+                cache: TokenCache::new(if store_mode {
+                    0
+                } else {
+                    self.cookie_cache_capacity
+                }),
                 overflow: if store_mode { None } else { self.overflow },
                 revocation: if store_mode { None } else { self.revocation },
                 store: self.store,

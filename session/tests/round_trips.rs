@@ -219,3 +219,76 @@ async fn a_cached_stateless_cookie_still_expires() {
         .await;
     assert_eq!(user, None, "expired, cached or not");
 }
+
+/// The iron encoder, counting its decodes.
+#[derive(Clone, Default)]
+struct CountingIron {
+    decodes: Arc<AtomicUsize>,
+}
+
+impl sealed_session::Encoder for CountingIron {
+    fn encode(
+        &self,
+        record: &Record,
+        keyring: &sealed_session::Keyring,
+    ) -> Result<String, sealed_session::EncodeError> {
+        sealed_session::IronEncoder.encode(record, keyring)
+    }
+    fn decode(
+        &self,
+        token: &str,
+        keyring: &sealed_session::Keyring,
+    ) -> Result<sealed_session::Decoded, sealed_session::DecodeError> {
+        self.decodes.fetch_add(1, Ordering::SeqCst);
+        sealed_session::IronEncoder.decode(token, keyring)
+    }
+    fn cacheable(&self, token: &str) -> bool {
+        sealed_session::IronEncoder.cacheable(token)
+    }
+}
+
+/// Logs in `users` browsers, then has each read its session `rounds`
+/// times in turn, as many users' requests interleave; the decodes that
+/// took.
+async fn decodes_for(capacity: Option<usize>, users: usize, rounds: usize) -> usize {
+    let encoder = CountingIron::default();
+    let mut builder = SessionEngine::builder()
+        .with_encoder(encoder.clone())
+        .with_secret(Secret::new(common::SECRET).unwrap());
+    if let Some(capacity) = capacity {
+        builder = builder.with_cookie_cache_capacity(capacity);
+    }
+    let engine = builder.build().unwrap();
+    let mut browsers = Vec::new();
+    for n in 0..users {
+        let mut browser = common::Browser::default();
+        browser
+            .request(&engine, |s| s.set("userId", n.to_string()))
+            .await;
+        browsers.push(browser);
+    }
+    encoder.decodes.store(0, Ordering::SeqCst);
+    for _ in 0..rounds {
+        for (n, browser) in browsers.iter_mut().enumerate() {
+            let user = browser
+                .request(&engine, |s| s.get::<String>("userId"))
+                .await;
+            assert_eq!(user, Some(n.to_string()));
+        }
+    }
+    encoder.decodes.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn the_cache_of_opened_cookies_keeps_a_pool_of_users_and_can_be_turned_off() {
+    // The default capacity (4,096) holds 1,000 interleaved users: each
+    // cookie is opened once, give or take a set that overflows.
+    let opened = decodes_for(None, 1000, 3).await;
+    assert!((1000..1030).contains(&opened), "{opened} decodes");
+    // Without the cache, every request opens its cookie.
+    assert_eq!(decodes_for(Some(0), 50, 3).await, 150);
+    // A cache smaller than the pool still bounds itself and serves what
+    // it holds: between one decode per user and one per request.
+    let small = decodes_for(Some(64), 200, 3).await;
+    assert!((200..=600).contains(&small), "{small} decodes");
+}
