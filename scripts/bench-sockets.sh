@@ -19,8 +19,14 @@
 # stack counts the server's allocations per request. It prints the
 # targets of issue 23 with met / NOT MET, and warns when rustc processes
 # are running (the figures are then not comparable). Stops by itself;
-# loopback only; Redis stacks use databases 12 to 14 of
-# SESSION_TEST_REDIS_URL, which must be empty, and are emptied afterwards.
+# loopback only.
+#
+# The Redis stacks talk to a redis-server the script starts for the run
+# on a free loopback port, pinned to core 1 beside wrk (which leaves
+# that core half idle under a Redis stack's load), so that Redis never
+# takes the server's core and the rows repeat from run to run; set
+# BENCH_REDIS_URL to use a running server instead (wherever the scheduler
+# put it: databases 12 to 14, which must be empty, are emptied afterwards).
 #
 #   scripts/bench-sockets.sh                          # 3 rounds of 5 s per route (about 8 min)
 #   BENCH_ROUNDS=1 BENCH_SECONDS=2 scripts/bench-sockets.sh   # smoke run
@@ -38,13 +44,43 @@ ALLOCS=${BENCH_ALLOCS:-1}
 SESSIONS=${BENCH_SESSIONS:-1000}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 PORT=${BENCH_PORT:-39171}
-REDIS=${SESSION_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+REDIS=${BENCH_REDIS_URL:-}
 STACKS=${BENCH_STACKS:-axum axum-sealed-stateless axum-sealed-memory axum-sealed-redis axum-tower-memory axum-tower-redis actix actix-session-cookie actix-session-redis}
 REDIS_DBS="12 13 14"
 
 for tool in wrk curl redis-cli python3 taskset; do
   command -v $tool >/dev/null || { echo "bench-sockets: $tool is missing (apt-get install -y wrk curl redis-tools)" >&2; exit 2; }
 done
+work=$(mktemp -d)
+pid=
+redis_pid=
+cleanup() {
+  local rc=$?
+  if [[ -n $pid ]]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
+  if [[ -n ${redis_flush:-} ]]; then
+    for db in $REDIS_DBS; do redis-cli -u "$redis_base/$db" flushdb >/dev/null || true; done
+  fi
+  if [[ -n $redis_pid ]]; then kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+if [[ -z $REDIS ]]; then
+  command -v redis-server >/dev/null || { echo "bench-sockets: redis-server is missing (apt-get install -y redis-server), or set BENCH_REDIS_URL" >&2; exit 2; }
+  redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  taskset -c 1 redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+    --dir "$work" --logfile "$work/redis.log" >/dev/null 2>&1 &
+  redis_pid=$!
+  REDIS=redis://127.0.0.1:$redis_port
+  export BENCH_OWN_REDIS=1
+  for _ in $(seq 100); do
+    [[ $(redis-cli -p "$redis_port" ping 2>/dev/null) == PONG ]] && break
+    sleep 0.05
+  done
+  # Ours, not another server that took the port first.
+  [[ $(redis-cli -p "$redis_port" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p') == "$redis_pid" ]] \
+    || { echo "bench-sockets: the redis-server started on port $redis_port did not answer" >&2; kill "$redis_pid" 2>/dev/null; exit 2; }
+fi
 redis_base=$REDIS
 # redis-cli -u takes the database from the URL; strip one the URL names.
 if [[ $REDIS =~ ^(redis://[^/]+)(/[0-9]+)?/?$ ]]; then redis_base=${BASH_REMATCH[1]}; fi
@@ -52,6 +88,8 @@ for db in $REDIS_DBS; do
   n=$(redis-cli -u "$redis_base/$db" dbsize)
   [[ $n == 0 ]] || { echo "bench-sockets: Redis database $db holds $n keys; it must be empty" >&2; exit 2; }
 done
+# Empty: what the run leaves there is flushed at its end.
+redis_flush=1
 
 # BENCH_SERVER: a socket-server binary built beforehand (say, from a clean
 # checkout of a commit), instead of building this tree's.
@@ -61,16 +99,6 @@ if [[ -z $server ]]; then
   server=target/release/socket-server
 fi
 [[ -x $server ]] || { echo "bench-sockets: $server is not an executable socket-server" >&2; exit 2; }
-work=$(mktemp -d)
-pid=
-cleanup() {
-  local rc=$?
-  if [[ -n $pid ]]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
-  for db in $REDIS_DBS; do redis-cli -u "$redis_base/$db" flushdb >/dev/null || true; done
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
 trap 'echo "bench-sockets: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # The cookie the stacks without sessions get: the size of a sealed one.
@@ -221,7 +249,7 @@ if [[ $ALLOCS == 1 ]]; then
 fi
 
 python3 - "$results" "$ROUNDS" "$SECONDS_PER_ROUTE" "$SESSIONS" "$CONNECTIONS" "$allocs" <<'PY'
-import sys, statistics, collections
+import os, sys, statistics, collections
 path, rounds, secs, sessions, conns, allocs_path = sys.argv[1:]
 rows = collections.defaultdict(list)   # (stack, route) -> [(round, rps, p50, p99, server cpu, wrk cpu)]
 for line in open(path):
@@ -238,7 +266,7 @@ def fmt(values, spec):
     m = statistics.median(values)
     return f"{m:{spec}}" if len(values) == 1 else f"{m:{spec}} [{values[0]:{spec}}-{values[-1]:{spec}}]"
 print(f"\nwrk over loopback: {rounds} round(s) of {secs} s per route, {conns} connections, "
-      f"{sessions} distinct sessions rotated per request; server on core 0 (1 worker), wrk on core 1")
+      f"{sessions} distinct sessions rotated per request; server on core 0 (1 worker), wrk on core 1" + (", Redis on core 1" if os.environ.get("BENCH_OWN_REDIS") else ""))
 print("median over rounds [lowest-highest round]\n")
 print("| stack | route | req/s | p50 µs | p99 µs | server CPU % | wrk CPU % | ratio to plain framework |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
