@@ -137,6 +137,7 @@ busy=$(ps -eo comm= | grep -c '^rustc$' || true)
 
 clk_tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+user_ticks() { awk '{ print $14 }' "/proc/$1/stat"; }
 # start <stack> [VAR=value...]: the stack's server on core 0, up.
 start() {
   local stack=$1; shift
@@ -207,17 +208,24 @@ for round in $(seq "$ROUNDS"); do
     login "$stack"
     for route in read write; do
       load "$stack" "$route" "$WARMUP" >/dev/null
-      t0=$(cpu_ticks "$pid"); s0=$(date +%s.%N)
+      t0=$(cpu_ticks "$pid"); u0=$(user_ticks "$pid"); s0=$(date +%s.%N)
       out=$(load "$stack" "$route" "$SECONDS_PER_ROUTE" --latency)
-      t1=$(cpu_ticks "$pid"); s1=$(date +%s.%N)
+      t1=$(cpu_ticks "$pid"); u1=$(user_ticks "$pid"); s1=$(date +%s.%N)
       # The server's CPU over the run, in % of its one core, and wrk's: the
       # server well under 100 means something else (wrk at 100, other
       # load) set the pace.
       cpu=$(awk -v t="$((t1 - t0))" -v hz="$clk_tck" -v a="$s0" -v b="$s1" 'BEGIN { printf "%.0f", 100 * t / hz / (b - a) }')
-      awk -v round="$round" -v stack="$stack" -v route="$route" -v cpu="$cpu" '
+      # And its CPU time per request answered, in user space (the
+      # framework, the session layer, the store's client) and in the
+      # kernel (sockets): the user figure moves far less from run to run
+      # than the throughput, which the loopback's kernel work dominates.
+      awk -v round="$round" -v stack="$stack" -v route="$route" -v cpu="$cpu" \
+        -v user="$((u1 - u0))" -v sys="$((t1 - t0 - (u1 - u0)))" -v hz="$clk_tck" '
         function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
         /^ +50%/ { p50 = us($2) } /^ +99%/ { p99 = us($2) } /^Requests\/sec:/ { rps = $2 } /^wrk cpu:/ { wrk = $3 }
-        END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", round, stack, route, rps, p50, p99, cpu, wrk }' <<<"$out" >>"$results"
+        / requests in / { n = $1 }
+        END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\n", round, stack, route, rps, p50, p99, cpu, wrk,
+              1e6 * user / hz / n, 1e6 * sys / hz / n }' <<<"$out" >>"$results"
     done
     stop
   done
@@ -251,10 +259,10 @@ fi
 python3 - "$results" "$ROUNDS" "$SECONDS_PER_ROUTE" "$SESSIONS" "$CONNECTIONS" "$allocs" <<'PY'
 import os, sys, statistics, collections
 path, rounds, secs, sessions, conns, allocs_path = sys.argv[1:]
-rows = collections.defaultdict(list)   # (stack, route) -> [(round, rps, p50, p99, server cpu, wrk cpu)]
+rows = collections.defaultdict(list)   # (stack, route) -> [(round, rps, p50, p99, server cpu, wrk cpu, user µs, kernel µs)]
 for line in open(path):
-    r, stack, route, rps, p50, p99, cpu, wrk = line.split("\t")
-    rows[(stack, route)].append((int(r), float(rps), float(p50), float(p99), float(cpu), float(wrk)))
+    r, stack, route, rps, p50, p99, cpu, wrk, user, sys_ = line.split("\t")
+    rows[(stack, route)].append((int(r), float(rps), float(p50), float(p99), float(cpu), float(wrk), float(user), float(sys_)))
 def plain(stack): return "actix" if stack.startswith("actix") else "axum"
 def per_round(stack, route, f):
     """f(round's row, round's plain row) for every round both ran."""
@@ -268,8 +276,8 @@ def fmt(values, spec):
 print(f"\nwrk over loopback: {rounds} round(s) of {secs} s per route, {conns} connections, "
       f"{sessions} distinct sessions rotated per request; server on core 0 (1 worker), wrk on core 1" + (", Redis on core 1" if os.environ.get("BENCH_OWN_REDIS") else ""))
 print("median over rounds [lowest-highest round]\n")
-print("| stack | route | req/s | p50 µs | p99 µs | server CPU % | wrk CPU % | ratio to plain framework |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| stack | route | req/s | p50 µs | p99 µs | server CPU % | wrk CPU % | ratio to plain framework | server user µs/req | server kernel µs/req |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 stacks = list(dict.fromkeys(s for s, _ in rows))
 LABEL = {"read": "read-only", "write": "read+write"}
 for route in ("read", "write"):
@@ -278,7 +286,17 @@ for route in ("read", "write"):
         if not xs: continue
         ratio = "-" if stack == plain(stack) else fmt(per_round(stack, route, lambda x, b: x[1] / b[1]), ".2f")
         print(f"| {stack} | {LABEL[route]} | {fmt([x[1] for x in xs], '.0f')} | {fmt([x[2] for x in xs], '.0f')} "
-              f"| {fmt([x[3] for x in xs], '.0f')} | {fmt([x[4] for x in xs], '.0f')} | {fmt([x[5] for x in xs], '.0f')} | {ratio} |")
+              f"| {fmt([x[3] for x in xs], '.0f')} | {fmt([x[4] for x in xs], '.0f')} | {fmt([x[5] for x in xs], '.0f')} | {ratio} "
+              f"| {fmt([x[6] for x in xs], '.2f')} | {fmt([x[7] for x in xs], '.2f')} |")
+# What each session layer adds in user space over its plain framework, per
+# request, and that as a fraction of what the peer adds on the same route.
+print("\nserver user CPU added over the plain framework, µs per request (per-round differences):\n")
+print("| stack | read-only | read+write |")
+print("| --- | ---: | ---: |")
+for stack in stacks:
+    if stack == plain(stack): continue
+    cells = [fmt(per_round(stack, route, lambda x, b: x[6] - b[6]), ".2f") for route in ("read", "write")]
+    print(f"| {stack} | {cells[0]} | {cells[1]} |")
 def ratio(a, b, route):
     """Per-round throughput ratio a / b, median and range."""
     rb = {x[0]: x[1] for x in rows.get((b, route), [])}
