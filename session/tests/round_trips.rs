@@ -282,9 +282,13 @@ async fn decodes_for(capacity: Option<usize>, users: usize, rounds: usize) -> us
 #[tokio::test]
 async fn the_cache_of_opened_cookies_keeps_a_pool_of_users_and_can_be_turned_off() {
     // The default capacity (4,096) holds 1,000 interleaved users: each
-    // cookie is opened once, give or take a set that overflows.
+    // cookie is opened once, but for the few sets of four that five of
+    // them share (about 4 sets, depending on the seed), whose cookies are
+    // opened again every round in this strict rotation. A direct-mapped
+    // table of 1,024 slots opened 62 % of them again every round (about
+    // 2,240 decodes here).
     let opened = decodes_for(None, 1000, 3).await;
-    assert!((1000..1030).contains(&opened), "{opened} decodes");
+    assert!((1000..1150).contains(&opened), "{opened} decodes");
     // Without the cache, every request opens its cookie.
     assert_eq!(decodes_for(Some(0), 50, 3).await, 150);
     // A cache smaller than the pool still bounds itself and serves what
