@@ -249,6 +249,28 @@ async fn open_sqlite(_: &str) -> Result<AnyStore, Error> {
     })
 }
 
+/// The error to report for a pool that could not open its first
+/// connection. sqlx retries connection errors it deems transient (a
+/// refused or reset connection) until the pool's acquire timeout and then
+/// answers only "pool timed out"; one direct connection attempt recovers
+/// the cause the user can act on ("connection refused"), which is then
+/// reported instead. Any other error is reported as it is.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn why_no_connection<C: sqlx::Connection>(url: &str, error: sqlx::Error) -> sqlx::Error {
+    if !matches!(error, sqlx::Error::PoolTimedOut) {
+        return error;
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(5), C::connect(url)).await {
+        Ok(Err(cause)) => cause,
+        // It connects now, or hangs: the timeout is the best account.
+        Ok(Ok(connection)) => {
+            drop(connection.close().await);
+            error
+        }
+        Err(_) => error,
+    }
+}
+
 #[cfg(feature = "postgres")]
 async fn open_postgres(url: &str) -> Result<AnyStore, Error> {
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -257,8 +279,14 @@ async fn open_postgres(url: &str) -> Result<AnyStore, Error> {
         // second ping before each use would add a round trip per request.
         .test_before_acquire(false)
         .connect(url)
-        .await
-        .map_err(|e| StoreError::backend("postgres", e))?;
+        .await;
+    let pool = match pool {
+        Ok(pool) => pool,
+        Err(error) => {
+            let error = why_no_connection::<sqlx::PgConnection>(url, error).await;
+            return Err(StoreError::backend("postgres", error).into());
+        }
+    };
     let store = crate::PostgresStore::new(pool);
     store.migrate().await?;
     Ok(AnyStore::Postgres(store))
@@ -282,8 +310,14 @@ async fn open_mysql(url: &str) -> Result<AnyStore, Error> {
         // As for Postgres: tested on release, not again before each use.
         .test_before_acquire(false)
         .connect(&url)
-        .await
-        .map_err(|e| StoreError::backend("mysql", e))?;
+        .await;
+    let pool = match pool {
+        Ok(pool) => pool,
+        Err(error) => {
+            let error = why_no_connection::<sqlx::MySqlConnection>(&url, error).await;
+            return Err(StoreError::backend("mysql", error).into());
+        }
+    };
     let store = crate::MySqlStore::new(pool);
     store.migrate().await?;
     Ok(AnyStore::MySql(store))

@@ -96,9 +96,8 @@ async fn redis_on_a_closed_port() {
 
 #[tokio::test]
 async fn sql_servers_without_the_database() {
-    // A closed port would do for redis, but sqlx answers it with a pool
-    // timeout that has no cause to repeat; a missing database is the
-    // server's own error, which sqlx repeats.
+    // A missing database is the server's own error, which sqlx repeats
+    // in its own message (a closed port: the next test).
     for (service, cause) in [
         (POSTGRES_URL, "does not exist"),
         (MYSQL_URL, "unknown database"),
@@ -110,6 +109,25 @@ async fn sql_servers_without_the_database() {
         let spec = format!("{server}/no_such_database_for_sessions");
         match store_from_url(&spec).await {
             Err(err @ sealed_session_stores::Error::Store(_)) => assert_said_once(&err, cause),
+            other => panic!("{spec}: expected a store error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sql_servers_on_a_closed_port() {
+    // sqlx retries a refused connection until the pool's acquire timeout
+    // and then says only "pool timed out"; the store reports the refusal.
+    for scheme in ["postgres://postgres", "mysql://root"] {
+        let spec = format!("{scheme}@127.0.0.1:{CLOSED_PORT}/test");
+        match store_from_url(&spec).await {
+            Err(err @ sealed_session_stores::Error::Store(_)) => {
+                assert_said_once(&err, "refused");
+                assert!(
+                    !err.to_string().to_lowercase().contains("timed out"),
+                    "{err}"
+                );
+            }
             other => panic!("{spec}: expected a store error, got {other:?}"),
         }
     }
