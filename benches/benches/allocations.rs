@@ -8,7 +8,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use sealed_session_benches::{
-    AxumStack, Runner, Work, actix, axum, idle_sessions, iron_ours, iron_peer,
+    AxumStack, Runner, Work, actix, axum, idle_sessions, iron_ours, iron_peer, read_each,
+    stateless_sessions,
 };
 
 /// The system allocator, counting allocations and bytes.
@@ -151,4 +152,22 @@ fn memory_per_session() {
         println!("{name:<40} {:>16.0}", (after - before) as f64 / N as f64);
         drop(router);
     }
+    memory_per_cached_cookie();
+}
+
+/// Heap bytes per opened cookie that a stateless engine keeps in its
+/// cache (the same login; fewer cookies than the default capacity, so
+/// that every one is kept).
+fn memory_per_cached_cookie() {
+    const N: usize = 3_000;
+    let (router, cookies) = stateless_sessions(N);
+    let before = LIVE.load(Ordering::Relaxed);
+    read_each(&router, &cookies);
+    let after = LIVE.load(Ordering::Relaxed);
+    println!(
+        "{:<40} {:>16.0}",
+        "sealed-session stateless, cached cookie",
+        (after - before) as f64 / N as f64
+    );
+    drop(router);
 }

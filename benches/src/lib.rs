@@ -171,6 +171,39 @@ pub fn idle_sessions(stack: AxumStack, n: usize) -> Router {
     router
 }
 
+/// `n` sessions logged in on a stateless engine's router, and the cookies
+/// they got; [`read_each`] then reads each once, which fills the engine's
+/// cache of opened cookies.
+#[must_use]
+pub fn stateless_sessions(n: usize) -> (Router, Vec<HeaderValue>) {
+    let rt = current_thread();
+    let router = axum_router(AxumStack::Stateless).with_state(());
+    let cookies = rt.block_on(async {
+        let mut cookies = Vec::with_capacity(n);
+        for _ in 0..n {
+            cookies.push(login_cookie(&router, AxumStack::Stateless).await);
+        }
+        cookies
+    });
+    (router, cookies)
+}
+
+/// One read-only request per cookie through `router`; panics unless each
+/// answers 200.
+pub fn read_each(router: &Router, cookies: &[HeaderValue]) {
+    let rt = current_thread();
+    rt.block_on(async {
+        for cookie in cookies {
+            let response = router
+                .clone()
+                .oneshot(axum_request(Work::ReadOnly.path(), cookie))
+                .await
+                .expect("infallible");
+            assert_eq!(response.status(), http::StatusCode::OK);
+        }
+    });
+}
+
 /// The crypto floor of a stateless write (issue 23): what sealing the
 /// bench session's record costs in primitives alone, with no plumbing.
 /// Two PBKDF2-SHA1 derivations (one iteration each, as iron), AES-256-CBC
