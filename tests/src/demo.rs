@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -38,7 +38,62 @@ pub fn demo_binary() -> PathBuf {
          --example axum --features axum`",
         binary.display()
     );
+    assert_built_after_its_sources(&binary);
     binary
+}
+
+/// Panics when a source file the demo binary was built from (as cargo's
+/// dep-info next to it lists them) changed after the build: a test run
+/// of one test target (`cargo test --test browser`) does not rebuild the
+/// examples, and would otherwise test an old demo.
+fn assert_built_after_its_sources(binary: &Path) {
+    let Ok(dep_info) = std::fs::read_to_string(binary.with_extension("d")) else {
+        return; // Nothing to compare with.
+    };
+    let Ok(built) = std::fs::metadata(binary).and_then(|m| m.modified()) else {
+        return;
+    };
+    let stale: Vec<String> = dep_info_sources(&dep_info)
+        .into_iter()
+        .filter(|source| {
+            std::fs::metadata(source)
+                .and_then(|m| m.modified())
+                .is_ok_and(|changed| changed > built)
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "the axum demo binary at {} is older than its sources ({}): rebuild it with \
+         `cargo build -p sealed-session --example axum --all-features` (the test command \
+         `cargo test --workspace --all-features` does it)",
+        binary.display(),
+        stale.join(", ")
+    );
+}
+
+/// The files a Makefile-style dep-info line (`target: a.rs b\ c.rs`) lists
+/// after its target, with `\ ` read as a space in a path.
+fn dep_info_sources(dep_info: &str) -> Vec<String> {
+    let mut sources = Vec::new();
+    for line in dep_info.lines() {
+        let Some((_, deps)) = line.split_once(": ") else {
+            continue;
+        };
+        let mut current = String::new();
+        let mut chars = deps.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if chars.peek() == Some(&' ') => {
+                    current.push(' ');
+                    chars.next();
+                }
+                ' ' => sources.extend((!current.is_empty()).then(|| std::mem::take(&mut current))),
+                c => current.push(c),
+            }
+        }
+        sources.extend((!current.is_empty()).then_some(current));
+    }
+    sources
 }
 
 /// A running demo server, killed when dropped.
@@ -176,7 +231,7 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::listening_addr;
+    use super::{dep_info_sources, listening_addr};
 
     #[test]
     fn reads_the_port_from_the_log_line() {
@@ -185,5 +240,15 @@ mod tests {
             Some("127.0.0.1:4321".parse().unwrap())
         );
         assert_eq!(listening_addr("INFO starting"), None);
+    }
+
+    #[test]
+    fn dep_info_lists_each_source_once_with_escaped_spaces() {
+        let dep_info = "/t/examples/axum: /w/session/examples/axum.rs /w/my\\ dir/lib.rs\n\n\
+                        /w/session/examples/axum.rs:\n";
+        assert_eq!(
+            dep_info_sources(dep_info),
+            ["/w/session/examples/axum.rs", "/w/my dir/lib.rs"]
+        );
     }
 }
