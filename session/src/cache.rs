@@ -25,6 +25,11 @@ const WAYS: usize = 4;
 /// [`SessionEngineBuilder::with_cookie_cache_capacity`](crate::SessionEngineBuilder::with_cookie_cache_capacity)).
 pub(crate) const DEFAULT_CAPACITY: usize = 4096;
 
+/// The most entries a cache takes, whatever it is asked for: 16 Mi, far
+/// beyond one instance's active sessions (the sets alone take 44 bytes an
+/// entry before anything is cached).
+pub(crate) const MAX_CAPACITY: usize = 1 << 24;
+
 /// The longest cookie value worth keeping (a 4 KiB cookie's value).
 const MAX_TOKEN_LEN: usize = 4096;
 
@@ -85,13 +90,9 @@ impl Set {
 
 impl TokenCache {
     /// A cache of about `capacity` entries (rounded up to a power of two
-    /// sets of [`WAYS`]); `0` keeps nothing.
+    /// sets of [`WAYS`], at most [`MAX_CAPACITY`]); `0` keeps nothing.
     pub(crate) fn new(capacity: usize) -> Self {
-        let sets = if capacity == 0 {
-            0
-        } else {
-            capacity.div_ceil(WAYS).next_power_of_two()
-        };
+        let sets = sets_for(capacity);
         Self {
             hasher: foldhash::quality::RandomState::default(),
             sets: std::iter::repeat_with(Mutex::default).take(sets).collect(),
@@ -172,6 +173,19 @@ impl TokenCache {
     }
 }
 
+/// How many sets hold `capacity` entries: a power of two, within
+/// [`MAX_CAPACITY`].
+fn sets_for(capacity: usize) -> usize {
+    if capacity == 0 {
+        0
+    } else {
+        capacity
+            .min(MAX_CAPACITY)
+            .div_ceil(WAYS)
+            .next_power_of_two()
+    }
+}
+
 impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenCache")
@@ -235,6 +249,9 @@ mod tests {
         assert_eq!(TokenCache::new(1).capacity(), WAYS);
         assert_eq!(TokenCache::new(1000).capacity(), 1024);
         assert_eq!(TokenCache::new(0).capacity(), 0);
+        assert_eq!(sets_for(usize::MAX) * WAYS, MAX_CAPACITY);
+        // What `MAX_CAPACITY`'s docs say an empty entry costs.
+        assert!(std::mem::size_of::<Mutex<Set>>() <= 44 * WAYS);
     }
 
     #[test]

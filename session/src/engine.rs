@@ -1194,9 +1194,9 @@ impl<S: Store, E: Encoder> SessionEngineBuilder<S, E> {
     /// few minutes on one instance: each entry holds the cookie's value and
     /// its opened record, about 1.2 KiB for a session of five short fields
     /// (measured by the allocations bench), so the default stays under
-    /// 5 MiB for such sessions. The capacity is rounded up to
-    /// a power of two sets of four entries; a full set replaces the entry
-    /// read least recently.
+    /// 5 MiB for such sessions. The capacity is rounded up to a power of
+    /// two sets of four entries (at most 16,777,216 entries); a full set
+    /// replaces the entry read least recently.
     ///
     /// ```
     /// use sealed_session::{Secret, SessionEngine};
