@@ -649,6 +649,12 @@ async fn big_data_stateless_error_policy() {
 
     browser.open(&home).await;
     browser.log_in("ada").await;
+    // The page says what the button will do under each policy.
+    let page = browser.body_text().await;
+    assert!(
+        page.contains("SESSION_COOKIE_POLICY=error") && page.contains("answers 500"),
+        "{page}"
+    );
     browser.click("big").await;
     let body = browser.body_text().await;
     assert_eq!(body.trim(), COMMIT_FAILED, "the policy's error");

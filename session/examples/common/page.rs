@@ -111,6 +111,7 @@ pub(crate) fn render(page: &Page) -> String {
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 36rem; margin: 2rem auto; padding: 0 1rem; }}
 .flash {{ background: #e6f4ea; border: 1px solid #8bc59a; padding: .5rem .75rem; border-radius: .25rem; }}
+.hint {{ color: #555; font-size: .9rem; }}
 form {{ display: inline-block; margin: .25rem .25rem .25rem 0; }}
 button {{ padding: .3rem .8rem; }}
 </style>
@@ -125,6 +126,9 @@ button {{ padding: .3rem .8rem; }}
 <form method="post" action="/ui/regenerate"><button id="regenerate">Regenerate id</button></form>
 <form method="post" action="/ui/big"><button id="big">Store 10 KB</button></form>
 <form method="post" action="/ui/clear"><button id="clear">Clear data</button></form>
+<p class="hint" id="big-hint">10 KB is more than the 4 KB a browser keeps in one cookie: stateless with the default
+<code>SESSION_COOKIE_POLICY=error</code> answers 500 and leaves the session as it was, <code>chunk</code> splits it
+over several cookies, and a <code>SESSION_STORE</code> keeps it on the server.</p>
 </body>
 </html>
 "#
