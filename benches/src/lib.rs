@@ -174,7 +174,6 @@ pub fn idle_sessions(stack: AxumStack, n: usize) -> Router {
 /// `n` sessions logged in on a stateless engine's router, and the cookies
 /// they got; [`read_each`] then reads each once, which fills the engine's
 /// cache of opened cookies.
-#[must_use]
 pub fn stateless_sessions(n: usize) -> (Router, Vec<HeaderValue>) {
     let rt = current_thread();
     let router = axum_router(AxumStack::Stateless).with_state(());
