@@ -67,6 +67,17 @@ struct Entry {
 }
 
 impl Set {
+    /// The way that holds `token` (whose keyed hash is `hash`). The full
+    /// comparison only runs when the hashes match, that is for values of
+    /// the same length and the same last bytes (an iron token's HMAC):
+    /// nothing secret to learn from its timing.
+    fn find(&self, hash: u64, token: &str) -> Option<usize> {
+        self.entries.iter().position(|e| {
+            e.as_ref()
+                .is_some_and(|e| e.hash == hash && *e.token == *token)
+        })
+    }
+
     /// The way a new entry goes into: an empty one, or the first the
     /// clock hand finds unused since it last passed (at most two turns).
     fn victim(&mut self) -> usize {
@@ -129,14 +140,8 @@ impl TokenCache {
             .set(hash)?
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // The full comparison only runs when the keyed hashes match, that
-        // is for values of the same length and the same last bytes (an
-        // iron token's HMAC): nothing secret to learn from its timing.
-        let entry = set
-            .entries
-            .iter_mut()
-            .flatten()
-            .find(|e| e.hash == hash && *e.token == *token)?;
+        let way = set.find(hash, token)?;
+        let entry = set.entries[way].as_mut()?;
         entry.used = true;
         Some((Arc::clone(&entry.record), entry.stale))
     }
@@ -158,14 +163,7 @@ impl TokenCache {
         let Some(set) = self.set(hash) else { return };
         let mut set = set.lock().unwrap_or_else(PoisonError::into_inner);
         // Two requests that opened the same value at once keep one entry.
-        let way = set
-            .entries
-            .iter()
-            .position(|e| {
-                e.as_ref()
-                    .is_some_and(|e| e.hash == hash && *e.token == *token)
-            })
-            .unwrap_or_else(|| set.victim());
+        let way = set.find(hash, token).unwrap_or_else(|| set.victim());
         let old = set.entries[way].replace(entry);
         drop(set);
         // The old entry is dropped after the lock is released.
