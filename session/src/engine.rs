@@ -3,7 +3,9 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
@@ -314,17 +316,46 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         found: Found<'_>,
         cx: &RequestContext,
     ) -> Result<Loaded, Error> {
-        let config = &self.inner.config;
-        let chunks = found.chunks;
-        let now = config.clock.now_ms();
-        let fresh = || Loaded {
-            id: config.store_mode.then(SessionId::generate),
-            record: None,
-            reseal: false,
-            chunks,
-            overflow_id: None,
-            now_ms: now,
+        let now = self.inner.config.clock.now_ms();
+        match self.begin_load(&found, now) {
+            Ok(loaded) => Ok(loaded),
+            Err(pending) => self.finish_load(pending, found.chunks, now, cx).await,
+        }
+    }
+
+    /// A load for the type-erased adapters: when the cookie alone decides
+    /// (no cookie, a stateless cookie, a `MemoryStore` session), a future
+    /// that is ready at once, with nothing boxed; else the store call
+    /// left, boxed. Both in a `session.load` span, which the synchronous
+    /// part runs in too.
+    #[cfg_attr(not(adapters), allow(dead_code))]
+    pub(crate) fn load_erased<'a>(
+        &'a self,
+        found: Found<'_>,
+        cx: &'a RequestContext,
+    ) -> InDebugSpan<LoadFuture<'a>> {
+        let span = debug_span(|| tracing::debug_span!("session.load", mode = self.mode()));
+        let now = self.inner.config.clock.now_ms();
+        let begun = match &span {
+            Some(span) => span.in_scope(|| self.begin_load(&found, now)),
+            None => self.begin_load(&found, now),
         };
+        let future = match begun {
+            Ok(loaded) => LoadFuture::Ready {
+                loaded: Some(loaded),
+            },
+            Err(pending) => LoadFuture::Pending {
+                future: Box::pin(self.finish_load(pending, found.chunks, now, cx)),
+            },
+        };
+        InDebugSpan::in_span(span, future)
+    }
+
+    /// What a load can do without waiting: the whole load, or the store
+    /// call still to make.
+    fn begin_load(&self, found: &Found<'_>, now: u64) -> Result<Loaded, PendingLoad> {
+        let config = &self.inner.config;
+        let fresh = || self.fresh(found.chunks, now);
         let Some(value) = found.value.as_deref().filter(|v| !v.is_empty()) else {
             tracing::trace!(outcome = "new", "no session cookie");
             return Ok(fresh());
@@ -347,30 +378,17 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                         );
                         return Ok(fresh());
                     }
-                    if let Some(pointer) = record.get(STORE_ID_KEY) {
-                        return self
-                            .load_overflow(pointer, stale, chunks, now, cx)
-                            .await
-                            .map(|loaded| loaded.unwrap_or_else(fresh));
+                    if record.contains_key(STORE_ID_KEY) {
+                        return Err(PendingLoad::Overflow { record, stale });
                     }
-                    if let Some(check) = self.revocation_check(&record)
-                        && self.is_revoked(check, now, cx).await?
-                    {
-                        return Ok(fresh());
+                    if let Some(check) = self.revocation_check(&record) {
+                        return Err(PendingLoad::Revocation {
+                            record,
+                            stale,
+                            check,
+                        });
                     }
-                    tracing::trace!(
-                        outcome = "loaded",
-                        stale_key = stale,
-                        "session cookie opened"
-                    );
-                    Ok(Loaded {
-                        id: None,
-                        record: Some(record),
-                        reseal: stale,
-                        chunks,
-                        overflow_id: None,
-                        now_ms: now,
-                    })
+                    Ok(self.opened(record, stale, found.chunks, now))
                 }
                 Err(error) => {
                     tracing::debug!(
@@ -390,34 +408,130 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                     return Ok(fresh());
                 };
                 // A memory store judges expiry by this load's clock reading.
-                let found = match as_memory_store(store) {
-                    Some(memory) => memory.get_at(&id, time_from_ms(now)),
-                    None => store.get(&id, cx).await?,
-                };
-                match found {
-                    None => {
-                        tracing::debug!(outcome = "unknown", session = %id, "unknown session id; starting a fresh session with a new id");
-                        Ok(fresh())
+                match as_memory_store(store) {
+                    Some(memory) => {
+                        let record = memory.get_at(&id, time_from_ms(now));
+                        self.stored(id, record, found.chunks, now)
+                            .map_err(PendingLoad::DeleteExpired)
                     }
-                    Some(record) if !is_live(&record, now, config.expiry) => {
-                        tracing::debug!(outcome = "expired", session = %id, "stored session expired; starting a fresh session");
-                        if let Err(error) = store.delete(&id, cx).await {
-                            tracing::warn!(error = &error as &dyn std::error::Error, session = %id, "could not delete an expired session");
-                        }
-                        Ok(fresh())
-                    }
-                    Some(record) => {
-                        tracing::trace!(outcome = "loaded", session = %id, "session loaded from store");
-                        Ok(Loaded {
-                            id: Some(id),
-                            record: Some(record),
-                            reseal: false,
-                            chunks,
-                            overflow_id: None,
-                            now_ms: now,
-                        })
-                    }
+                    None => Err(PendingLoad::Get(id)),
                 }
+            }
+        }
+    }
+
+    /// The store call [`begin_load`](Self::begin_load) left, and the rest
+    /// of the load.
+    async fn finish_load(
+        &self,
+        pending: PendingLoad,
+        chunks: u8,
+        now: u64,
+        cx: &RequestContext,
+    ) -> Result<Loaded, Error> {
+        let fresh = || self.fresh(chunks, now);
+        match pending {
+            PendingLoad::Overflow { record, stale } => {
+                let pointer = &record[STORE_ID_KEY];
+                self.load_overflow(pointer, stale, chunks, now, cx)
+                    .await
+                    .map(|loaded| loaded.unwrap_or_else(fresh))
+            }
+            PendingLoad::Revocation {
+                record,
+                stale,
+                check,
+            } => {
+                if self.is_revoked(check, now, cx).await? {
+                    return Ok(fresh());
+                }
+                Ok(self.opened(record, stale, chunks, now))
+            }
+            PendingLoad::Get(id) => {
+                let store = self.inner.store.as_ref().expect("a store-mode load");
+                let record = store.get(&id, cx).await?;
+                match self.stored(id, record, chunks, now) {
+                    Ok(loaded) => Ok(loaded),
+                    Err(expired) => Ok(self.delete_expired(&expired, chunks, now, cx).await),
+                }
+            }
+            PendingLoad::DeleteExpired(id) => Ok(self.delete_expired(&id, chunks, now, cx).await),
+        }
+    }
+
+    /// Deletes a stored session found expired; a fresh session replaces it.
+    async fn delete_expired(
+        &self,
+        id: &SessionId,
+        chunks: u8,
+        now: u64,
+        cx: &RequestContext,
+    ) -> Loaded {
+        if let Some(store) = &self.inner.store
+            && let Err(error) = store.delete(id, cx).await
+        {
+            tracing::warn!(error = &error as &dyn std::error::Error, session = %id, "could not delete an expired session");
+        }
+        self.fresh(chunks, now)
+    }
+
+    /// A fresh session (with a new id in store mode).
+    fn fresh(&self, chunks: u8, now: u64) -> Loaded {
+        Loaded {
+            id: self.inner.config.store_mode.then(SessionId::generate),
+            record: None,
+            reseal: false,
+            chunks,
+            overflow_id: None,
+            now_ms: now,
+        }
+    }
+
+    /// A stateless cookie's record, opened and live.
+    fn opened(&self, record: Arc<Record>, stale: bool, chunks: u8, now: u64) -> Loaded {
+        tracing::trace!(
+            outcome = "loaded",
+            stale_key = stale,
+            "session cookie opened"
+        );
+        Loaded {
+            id: None,
+            record: Some(record),
+            reseal: stale,
+            chunks,
+            overflow_id: None,
+            now_ms: now,
+        }
+    }
+
+    /// What the store answered for `id`: the session or a fresh one, or
+    /// `Err(id)` when the session expired and is still to delete.
+    fn stored(
+        &self,
+        id: SessionId,
+        record: Option<Arc<Record>>,
+        chunks: u8,
+        now: u64,
+    ) -> Result<Loaded, SessionId> {
+        match record {
+            None => {
+                tracing::debug!(outcome = "unknown", session = %id, "unknown session id; starting a fresh session with a new id");
+                Ok(self.fresh(chunks, now))
+            }
+            Some(record) if !is_live(&record, now, self.inner.config.expiry) => {
+                tracing::debug!(outcome = "expired", session = %id, "stored session expired; starting a fresh session");
+                Err(id)
+            }
+            Some(record) => {
+                tracing::trace!(outcome = "loaded", session = %id, "session loaded from store");
+                Ok(Loaded {
+                    id: Some(id),
+                    record: Some(record),
+                    reseal: false,
+                    chunks,
+                    overflow_id: None,
+                    now_ms: now,
+                })
             }
         }
     }
@@ -806,6 +920,60 @@ fn cookie_error(error: CookieError) -> Error {
     }
 }
 
+/// The store call a load still has to make once the cookie is read.
+pub(crate) enum PendingLoad {
+    /// A stateless record that points into the overflow store.
+    Overflow { record: Arc<Record>, stale: bool },
+    /// A stateless record whose owner may have revoked it.
+    Revocation {
+        record: Arc<Record>,
+        stale: bool,
+        check: (SessionId, u64),
+    },
+    /// A session id to look up in the store.
+    Get(SessionId),
+    /// A stored session found expired, to delete.
+    DeleteExpired(SessionId),
+}
+
+/// A load's future: ready at once when the cookie alone decided, else the
+/// store call, boxed (see [`SessionEngine::load_erased`]).
+#[cfg_attr(not(adapters), allow(dead_code))]
+pub(crate) enum LoadFuture<'a> {
+    Ready {
+        loaded: Option<Loaded>,
+    },
+    Pending {
+        future: Pin<Box<dyn Future<Output = Result<Loaded, Error>> + Send + 'a>>,
+    },
+}
+
+impl Future for LoadFuture<'_> {
+    type Output = Result<Loaded, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        match &mut *self {
+            Self::Ready { loaded } => Poll::Ready(Ok(loaded
+                .take()
+                .expect("LoadFuture polled after completion"))),
+            Self::Pending { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// The span `make_span` builds, when something listens at `debug`.
+fn debug_span(make_span: impl FnOnce() -> tracing::Span) -> Option<tracing::Span> {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    let debug = LevelFilter::DEBUG;
+    if debug <= STATIC_MAX_LEVEL && debug <= LevelFilter::current() {
+        let span = make_span();
+        if !span.is_disabled() {
+            return Some(span);
+        }
+    }
+    None
+}
+
 pin_project_lite::pin_project! {
     /// A future run in a span, or bare when nothing listens at `debug`:
     /// even a disabled span costs an enter and an exit per poll (and, with
@@ -824,17 +992,17 @@ pin_project_lite::pin_project! {
 impl<F: Future> InDebugSpan<F> {
     /// `future`, in the span `make_span` builds when `debug` is enabled.
     fn new(make_span: impl FnOnce() -> tracing::Span, future: F) -> Self {
-        use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
-        let debug = LevelFilter::DEBUG;
-        if debug <= STATIC_MAX_LEVEL && debug <= LevelFilter::current() {
-            let span = make_span();
-            if !span.is_disabled() {
-                return Self::Spanned {
-                    future: future.instrument(span),
-                };
-            }
+        Self::in_span(debug_span(make_span), future)
+    }
+
+    /// `future`, in `span` when there is one.
+    fn in_span(span: Option<tracing::Span>, future: F) -> Self {
+        match span {
+            Some(span) => Self::Spanned {
+                future: future.instrument(span),
+            },
+            None => Self::Bare { future },
         }
-        Self::Bare { future }
     }
 }
 

@@ -103,37 +103,69 @@ async fn logs_name_outcomes_but_never_secrets_tokens_or_ids() {
 }
 
 /// Through the axum adapter (which boxes the engine's futures behind an
-/// erased engine), loads and commits still run in their spans, and the
-/// outcome events are logged inside them.
+/// erased engine, and decides a load without a store call before it polls
+/// anything), loads and commits still run in their spans, and the outcome
+/// events are logged inside them.
 #[cfg(feature = "axum")]
 #[tokio::test]
 async fn adapter_loads_and_commits_in_spans() {
     use axum::body::Body;
+    use axum::response::Response;
     use axum::routing::get;
     use sealed_session::adapters::axum::SessionLayer;
     use sealed_session::{Session, SessionMap};
     use tower::ServiceExt as _;
 
-    let (capture, _guard) = capture_logs();
-
-    let engine = SessionEngine::builder()
-        .with_store(MemoryStore::new())
-        .build()
-        .unwrap();
-    let router = axum::Router::new()
-        .route(
+    /// One route that sets a field.
+    fn routes() -> axum::Router {
+        axum::Router::new().route(
             "/",
             get(|session: Session<SessionMap>| async move {
                 session.set("userId", "1");
                 "ok"
             }),
         )
-        .layer(SessionLayer::new(engine));
-    let response = router
-        .oneshot(http::Request::get("/").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert!(response.headers().contains_key(http::header::SET_COOKIE));
+    }
+    async fn send(router: &axum::Router, cookie: Option<&str>) -> Response {
+        let mut request = http::Request::get("/");
+        if let Some(cookie) = cookie {
+            request = request.header(http::header::COOKIE, cookie);
+        }
+        let response = router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        response
+    }
+    /// The `name=value` of the response's first `Set-Cookie`.
+    fn session_cookie(response: &Response) -> String {
+        let set_cookie = response.headers()[http::header::SET_COOKIE].to_str();
+        set_cookie.unwrap().split(';').next().unwrap().to_owned()
+    }
+
+    let (capture, _guard) = capture_logs();
+
+    // A new session in a store, then the same one again.
+    let stored = routes().layer(SessionLayer::new(
+        SessionEngine::builder()
+            .with_store(MemoryStore::new())
+            .build()
+            .unwrap(),
+    ));
+    let cookie = session_cookie(&send(&stored, None).await);
+    send(&stored, Some(&cookie)).await;
+
+    // A stateless cookie, opened without a store call.
+    let stateless = routes().layer(SessionLayer::new(
+        SessionEngine::builder()
+            .with_secret(Secret::new(SECRET).unwrap())
+            .build()
+            .unwrap(),
+    ));
+    let sealed = session_cookie(&send(&stateless, None).await);
+    send(&stateless, Some(&sealed)).await;
 
     let logs = capture.text();
     let in_span = |span: &str, outcome: &str| {
@@ -141,6 +173,11 @@ async fn adapter_loads_and_commits_in_spans() {
             .any(|line| line.contains(span) && line.contains(&format!("outcome=\"{outcome}\"")))
     };
     assert!(in_span("session.load{mode=\"store\"}", "new"), "{logs}");
+    assert!(in_span("session.load{mode=\"store\"}", "loaded"), "{logs}");
+    assert!(
+        in_span("session.load{mode=\"stateless\"}", "loaded"),
+        "{logs}"
+    );
     assert!(
         in_span("session.commit{mode=\"store\"}", "written"),
         "{logs}"

@@ -197,7 +197,9 @@ async fn load<T: SessionData>(req: &HttpRequest) -> Result<Session<T>, SessionRe
             req.peer_addr(),
         )
     };
-    slot.session(cookies, context).await.map_err(Into::into)
+    slot.session(|layer| layer.find_all(cookies), context)
+        .await
+        .map_err(Into::into)
 }
 
 impl<T: SessionData> FromRequest for Session<T> {

@@ -94,7 +94,7 @@ use std::task::{Context, Poll, ready};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{Request, StatusCode, header};
+use http::{Request, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -295,11 +295,6 @@ impl<St: Send + Sync, T: SessionData> FromRequestParts<St> for Session<T> {
             return Err(SessionRejection::MissingLayer);
         };
         let parts = &*parts;
-        let cookies = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok());
         let context = || {
             let peer = parts
                 .extensions
@@ -307,7 +302,9 @@ impl<St: Send + Sync, T: SessionData> FromRequestParts<St> for Session<T> {
                 .map(|ConnectInfo(addr)| *addr);
             RequestContext::from_parts(parts).with_peer_addr(peer)
         };
-        slot.session(cookies, context).await.map_err(Into::into)
+        slot.session(|cookies| cookies.find(&parts.headers), context)
+            .await
+            .map_err(Into::into)
     }
 }
 

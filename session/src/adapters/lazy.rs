@@ -21,10 +21,10 @@ use std::sync::{Arc, OnceLock};
 
 use http::StatusCode;
 
-use crate::cookie::Found;
+use crate::cookie::{CookieLayer, Found};
 use crate::data::SessionData;
 use crate::encoder::Encoder;
-use crate::engine::{Config, InDebugSpan, Loaded, SessionEngine, SetCookies};
+use crate::engine::{Config, InDebugSpan, LoadFuture, SessionEngine, SetCookies};
 use crate::error::Error;
 use crate::session::erased::ErasedSession;
 use crate::session::{Plan, Session};
@@ -163,27 +163,26 @@ impl Slot {
         self.engine().config().needs_context()
     }
 
-    /// The session, loaded from `cookie_headers` (the values of the
-    /// request's `Cookie` headers) on the first call; `context` is called
-    /// only when a store will see the request.
+    /// The session, loaded on the first call from the session cookie that
+    /// `find` finds in the request's `Cookie` headers (with
+    /// [`CookieLayer::find`] on `http` 1 headers, else
+    /// [`CookieLayer::find_all`] on their text); `context` is called only
+    /// when a store will see the request.
     pub(crate) async fn session<'h, T: SessionData>(
         &self,
-        cookie_headers: impl IntoIterator<Item = &'h str>,
+        find: impl FnOnce(&CookieLayer) -> Found<'h>,
         context: impl FnOnce() -> RequestContext,
     ) -> Result<Session<T>, LoadError> {
         let entry = match self.cell.get() {
             Some(entry) => entry,
             None => {
-                let entry = self
-                    .load::<T>(cookie_headers, context)
-                    .await
-                    .map_err(|error| {
-                        tracing::error!(
-                            error = &error as &dyn std::error::Error,
-                            "session unavailable: the store failed while loading"
-                        );
-                        LoadError::Load(error)
-                    })?;
+                let entry = self.load::<T>(find, context).await.map_err(|error| {
+                    tracing::error!(
+                        error = &error as &dyn std::error::Error,
+                        "session unavailable: the store failed while loading"
+                    );
+                    LoadError::Load(error)
+                })?;
                 // Loading only reads, so when two tasks of one request
                 // loaded at once (a handler that shares the request's
                 // extensions), the first to finish wins and the other's
@@ -201,15 +200,15 @@ impl Slot {
         })
     }
 
-    /// Loads the session from `cookie_headers`, as `T`.
+    /// Loads the session from the cookie `find` finds, as `T`.
     async fn load<'h, T: SessionData>(
         &self,
-        cookie_headers: impl IntoIterator<Item = &'h str>,
+        find: impl FnOnce(&CookieLayer) -> Found<'h>,
         context: impl FnOnce() -> RequestContext,
     ) -> Result<Entry, Error> {
         let engine = self.engine();
         let cx = self.needs_context().then(|| Box::new(context()));
-        let found = engine.config().cookies.find_all(cookie_headers);
+        let found = find(&engine.config().cookies);
         let loaded = engine.load(found, context_or_empty(cx.as_deref())).await?;
         let session = Session::<T>::from_loaded(loaded, engine.config());
         Ok(Entry {
@@ -244,10 +243,18 @@ impl Slot {
     /// `None` when there is nothing to do (never loaded, already committed,
     /// unchanged, or a 5xx the engine does not save on). An adapter that
     /// gets `None` answers without allocating a commit future.
+    #[inline]
     pub(crate) fn plan_commit(&self, status: u16) -> Result<Option<Plan>, CommitFailed> {
-        let Some(entry) = self.take() else {
-            return Ok(None);
-        };
+        // Inlined into each adapter's response path, so that a request that
+        // never loaded the session costs one check here.
+        match self.take() {
+            None => Ok(None),
+            Some(entry) => self.plan_loaded(entry, status),
+        }
+    }
+
+    /// [`plan_commit`](Self::plan_commit) for a session the request loaded.
+    fn plan_loaded(&self, entry: &Entry, status: u16) -> Result<Option<Plan>, CommitFailed> {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if !self.engine().should_commit(status) {
             tracing::debug!(%status, "server error: session not saved");
@@ -273,6 +280,7 @@ impl Slot {
             .map_err(|error| commit_failed(&error))
     }
 
+    #[inline]
     fn take(&self) -> Option<&Entry> {
         let entry = self.cell.get()?;
         (!entry.taken.swap(true, Ordering::AcqRel)).then_some(entry)
@@ -330,12 +338,9 @@ pub(crate) fn append_header(headers: &mut http::HeaderMap, name: &str, value: &[
 /// The engine, minus its store and encoder types.
 trait ErasedEngine: Send + Sync {
     // The span is outside the box, so that the engine's future is built
-    // straight into it rather than moved into a span and then into a box.
-    fn load<'a>(
-        &'a self,
-        found: Found<'a>,
-        cx: &'a RequestContext,
-    ) -> InDebugSpan<BoxFuture<'a, Result<Loaded, Error>>>;
+    // straight into it rather than moved into a span and then into a box;
+    // a load the cookie alone decides boxes nothing.
+    fn load<'a>(&'a self, found: Found<'_>, cx: &'a RequestContext) -> InDebugSpan<LoadFuture<'a>>;
     fn execute<'a>(
         &'a self,
         plan: Plan,
@@ -346,12 +351,8 @@ trait ErasedEngine: Send + Sync {
 }
 
 impl<S: Store, E: Encoder> ErasedEngine for SessionEngine<S, E> {
-    fn load<'a>(
-        &'a self,
-        found: Found<'a>,
-        cx: &'a RequestContext,
-    ) -> InDebugSpan<BoxFuture<'a, Result<Loaded, Error>>> {
-        self.in_load_span(Box::pin(self.load_record_inner(found, cx)))
+    fn load<'a>(&'a self, found: Found<'_>, cx: &'a RequestContext) -> InDebugSpan<LoadFuture<'a>> {
+        self.load_erased(found, cx)
     }
     fn execute<'a>(
         &'a self,

@@ -48,7 +48,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use poem::http::StatusCode;
-use poem::http::header;
 use poem::{
     Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response,
     error::ResponseError,
@@ -149,11 +148,6 @@ async fn load<T: SessionData>(req: &Request) -> Result<Session<T>, SessionReject
         tracing::error!("session unavailable: SessionMiddleware is not installed on this route");
         return Err(SessionRejection::MissingMiddleware);
     };
-    let cookies = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
     let context = || {
         RequestContext::new(
             req.method().clone(),
@@ -162,7 +156,9 @@ async fn load<T: SessionData>(req: &Request) -> Result<Session<T>, SessionReject
         )
         .with_peer_addr(req.remote_addr().as_socket_addr().copied())
     };
-    slot.session(cookies, context).await.map_err(Into::into)
+    slot.session(|cookies| cookies.find(req.headers()), context)
+        .await
+        .map_err(Into::into)
 }
 
 impl<'a, T: SessionData> FromRequest<'a> for Session<T> {

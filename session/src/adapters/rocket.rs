@@ -216,7 +216,9 @@ async fn load<T: SessionData>(req: &Request<'_>) -> Result<Session<T>, SessionRe
             req.remote(),
         )
     };
-    slot.session(cookies, context).await.map_err(Into::into)
+    slot.session(|layer| layer.find_all(cookies), context)
+        .await
+        .map_err(Into::into)
 }
 
 /// Fails the guard, leaving the body for [`catchers()`].

@@ -49,7 +49,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use salvo::extract::Metadata;
-use salvo::http::header;
 use salvo::http::{ResBody, StatusCode};
 use salvo::writing::Text;
 use salvo::{Depot, Extractible, FlowCtrl, Handler, Request, Response, Scribe, async_trait};
@@ -135,11 +134,6 @@ async fn load<T: SessionData>(
         tracing::error!("session unavailable: SessionHoop is not installed on this route");
         return Err(SessionRejection::MissingHoop);
     };
-    let cookies = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
     let context = || {
         RequestContext::new(
             req.method().clone(),
@@ -148,7 +142,9 @@ async fn load<T: SessionData>(
         )
         .with_peer_addr(req.remote_addr().clone().into_std())
     };
-    slot.session(cookies, context).await.map_err(Into::into)
+    slot.session(|cookies| cookies.find(req.headers()), context)
+        .await
+        .map_err(Into::into)
 }
 
 fn slot_in(depot: &Depot) -> Option<Arc<Slot>> {
