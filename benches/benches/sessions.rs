@@ -13,35 +13,36 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use sealed_session_benches::{
-    AxumStack, Runner, Work, actix, axum, axum_extension_entry_around_router,
-    axum_tower_sessions_untouched_around_router, axum_untouched_around_router, crypto_floor,
-    iron_ours, iron_peer,
+    AxumStack, Runner, Work, actix, axum, axum_extension_entry_and_response_around_router,
+    axum_extension_entry_around_router, axum_tower_sessions_untouched_around_router,
+    axum_untouched_around_router, crypto_floor, iron_ours, iron_peer,
 };
 
 /// Every stack, in a fixed order the summary indexes into.
 fn stacks() -> Vec<Runner> {
     vec![
-        iron_ours(),                                     // 0
-        iron_peer(),                                     // 1
-        axum(AxumStack::Baseline, Work::Untouched),      // 2
-        axum(AxumStack::Stateless, Work::Untouched),     // 3
-        axum(AxumStack::Stateless, Work::ReadWrite),     // 4
-        axum(AxumStack::Stateless, Work::ReadOnly),      // 5
-        axum(AxumStack::Memory, Work::ReadWrite),        // 6
-        axum(AxumStack::Memory, Work::ReadOnly),         // 7
-        axum(AxumStack::TowerSessions, Work::ReadWrite), // 8
-        axum(AxumStack::TowerSessions, Work::ReadOnly),  // 9
-        actix(false, Work::Untouched),                   // 10
-        actix(true, Work::ReadWrite),                    // 11
-        actix(true, Work::ReadOnly),                     // 12
-        axum(AxumStack::PassThrough, Work::Untouched),   // 13
-        axum_untouched_around_router(),                  // 14
-        axum_extension_entry_around_router(),            // 15
-        axum(AxumStack::TowerSessions, Work::Untouched), // 16
-        axum_tower_sessions_untouched_around_router(),   // 17
-        axum(AxumStack::MemoryOwned, Work::ReadWrite),   // 18
-        axum(AxumStack::MemoryOwned, Work::ReadOnly),    // 19
-        crypto_floor(),                                  // 20
+        iron_ours(),                                       // 0
+        iron_peer(),                                       // 1
+        axum(AxumStack::Baseline, Work::Untouched),        // 2
+        axum(AxumStack::Stateless, Work::Untouched),       // 3
+        axum(AxumStack::Stateless, Work::ReadWrite),       // 4
+        axum(AxumStack::Stateless, Work::ReadOnly),        // 5
+        axum(AxumStack::Memory, Work::ReadWrite),          // 6
+        axum(AxumStack::Memory, Work::ReadOnly),           // 7
+        axum(AxumStack::TowerSessions, Work::ReadWrite),   // 8
+        axum(AxumStack::TowerSessions, Work::ReadOnly),    // 9
+        actix(false, Work::Untouched),                     // 10
+        actix(true, Work::ReadWrite),                      // 11
+        actix(true, Work::ReadOnly),                       // 12
+        axum(AxumStack::PassThrough, Work::Untouched),     // 13
+        axum_untouched_around_router(),                    // 14
+        axum_extension_entry_around_router(),              // 15
+        axum(AxumStack::TowerSessions, Work::Untouched),   // 16
+        axum_tower_sessions_untouched_around_router(),     // 17
+        axum(AxumStack::MemoryOwned, Work::ReadWrite),     // 18
+        axum(AxumStack::MemoryOwned, Work::ReadOnly),      // 19
+        crypto_floor(),                                    // 20
+        axum_extension_entry_and_response_around_router(), // 21
     ]
 }
 
@@ -103,6 +104,7 @@ fn summary(stacks: &mut [Runner]) {
     for (i, base) in [
         (13, AXUM),
         (15, AXUM),
+        (21, AXUM),
         (14, AXUM),
         (17, AXUM),
         (3, AXUM),

@@ -476,11 +476,19 @@ fn axum_request(path: &str, cookie: &HeaderValue) -> Request<Body> {
 /// The cookie the stacks without sessions get: the size of a sealed one.
 const BASELINE_COOKIE: &str = "sid=Fe26.2**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*aaaaaaaaaaaaaaaaaaaaaa*bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb**0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef*cccccccccccccccccccccccccccccccccccccccccc; sx=1";
 
+/// [`BASELINE_COOKIE`] as a header value on the heap, as a server parses
+/// it and as the session stacks' login cookies are: cloned per request
+/// with a reference count (a static one clones for free, which would
+/// charge the session rows for the difference).
+fn baseline_cookie() -> HeaderValue {
+    HeaderValue::from_str(BASELINE_COOKIE).expect("a valid cookie header")
+}
+
 /// Logs in once through the stack's `/login` and returns the cookie the
 /// browser would send back (the baseline gets a cookie of similar size).
 async fn axum_login(router: &Router, stack: AxumStack) -> HeaderValue {
     if matches!(stack, AxumStack::Baseline | AxumStack::PassThrough) {
-        return HeaderValue::from_static(BASELINE_COOKIE);
+        return baseline_cookie();
     }
     login_cookie(router, stack).await
 }
@@ -612,33 +620,58 @@ pub fn axum_untouched_around_router() -> Runner {
     serving(name, rt, service, Work::Untouched.path(), cookie)
 }
 
+/// What the extension-entry rows do to each request: put one entry (an
+/// `Arc` clone) in its extensions.
+fn insert_entry() -> impl FnMut(Request<Body>) -> Request<Body> + Clone {
+    #[derive(Clone)]
+    struct Entry(#[allow(dead_code)] std::sync::Arc<()>);
+
+    let entry = Entry(std::sync::Arc::new(()));
+    move |mut request: Request<Body>| {
+        request.extensions_mut().insert(entry.clone());
+        request
+    }
+}
+
 /// The least any middleware pays to hand a handler's extractor something of
 /// its own: a layer around the router that puts one entry (an `Arc` clone)
 /// in the request's extensions and does nothing else. An untouched route
 /// under sealed-session's layer pays this and the rest of its own share.
 #[must_use]
 pub fn axum_extension_entry_around_router() -> Runner {
-    use std::sync::Arc;
     use tower::Layer as _;
-
-    #[derive(Clone)]
-    struct Entry(#[allow(dead_code)] Arc<()>);
 
     let rt = current_thread();
     // The baseline's router and cookie, so that the entry is all it adds.
     let routes = axum_router(AxumStack::Baseline).with_state(());
-    let entry = Entry(Arc::new(()));
-    let service = tower::util::MapRequestLayer::new(move |mut request: Request<Body>| {
-        request.extensions_mut().insert(entry.clone());
-        request
-    })
-    .layer(routes);
+    let service = tower::util::MapRequestLayer::new(insert_entry()).layer(routes);
     serving(
         "axum/extension-entry-around-router",
         rt,
         service,
         Work::Untouched.path(),
-        HeaderValue::from_static(BASELINE_COOKIE),
+        baseline_cookie(),
+    )
+}
+
+/// The least a middleware pays that hands a handler something and then
+/// looks at the response (as any session layer must, to commit): the
+/// entry of [`axum_extension_entry_around_router`], and the response
+/// future wrapped by a `MapResponse` that returns it unchanged.
+#[must_use]
+pub fn axum_extension_entry_and_response_around_router() -> Runner {
+    let rt = current_thread();
+    let routes = axum_router(AxumStack::Baseline).with_state(());
+    let service = tower::ServiceBuilder::new()
+        .map_request(insert_entry())
+        .map_response(|response: axum::response::Response| response)
+        .service(routes);
+    serving(
+        "axum/extension-entry-and-response-around-router",
+        rt,
+        service,
+        Work::Untouched.path(),
+        baseline_cookie(),
     )
 }
 

@@ -8,6 +8,8 @@
 //! The stacks without sessions answer `/read` and `/write` with a constant.
 //!
 //! `socket-server <stack> <port>`; stacks: `axum`, `axum-sealed-stateless`,
+//! `axum-sealed-stateless-around` (the same layer around the whole router
+//! rather than through `Router::layer`, as the axum adapter's docs show),
 //! `axum-sealed-memory`, `axum-sealed-redis`, `axum-tower-memory`,
 //! `axum-tower-redis`, `actix`, `actix-session-cookie`,
 //! `actix-session-redis`. Binds 127.0.0.1 only, serves on one worker
@@ -274,11 +276,30 @@ fn serve_axum(stack: &str, addr: SocketAddr) -> Result<(), Error> {
         .enable_all()
         .build()?;
     rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        if stack == "axum-sealed-stateless-around" {
+            use ::tower::Layer as _;
+            use axum::ServiceExt;
+            use sealed_session::adapters::axum::SessionLayer;
+            use sealed_session::{Secret, SessionEngine};
+
+            let engine = SessionEngine::builder()
+                .with_secret(Secret::new(SECRET).expect("long secret"))
+                .build()?;
+            let router = sealed_routes().route("/allocs", axum::routing::get(counting::report));
+            let app = SessionLayer::new(engine).layer(router);
+            println!("listening {}", listener.local_addr()?.port());
+            axum::serve(
+                listener,
+                ServiceExt::<axum::extract::Request>::into_make_service(app),
+            )
+            .await?;
+            return Ok(());
+        }
         // Outside the session layers: the counter's reads are no session's.
         let router = axum_router(stack)
             .await?
             .route("/allocs", axum::routing::get(counting::report));
-        let listener = tokio::net::TcpListener::bind(addr).await?;
         println!("listening {}", listener.local_addr()?.port());
         axum::serve(listener, router).await?;
         Ok(())
