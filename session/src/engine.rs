@@ -448,7 +448,10 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
                 Ok(self.opened(record, stale, chunks, now))
             }
             PendingLoad::Get(id) => {
-                let store = self.inner.store.as_ref().expect("a store-mode load");
+                // `begin_load` asks for a `Get` in store mode only.
+                let Some(store) = &self.inner.store else {
+                    return Ok(fresh());
+                };
                 let record = store.get(&id, cx).await?;
                 match self.stored(id, record, chunks, now) {
                     Ok(loaded) => Ok(loaded),
