@@ -284,15 +284,12 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         found: Found<'a>,
         cx: &'a RequestContext,
     ) -> InDebugSpan<impl Future<Output = Result<Loaded, Error>> + 'a> {
-        self.in_load_span(self.load_record_inner(found, cx))
+        InDebugSpan::in_span(self.load_span(), self.load_record_inner(found, cx))
     }
 
-    /// `future` (a load) in a `session.load` span.
-    pub(crate) fn in_load_span<F: Future>(&self, future: F) -> InDebugSpan<F> {
-        InDebugSpan::new(
-            || tracing::debug_span!("session.load", mode = self.mode()),
-            future,
-        )
+    /// The `session.load` span, when something listens at `debug`.
+    fn load_span(&self) -> Option<tracing::Span> {
+        debug_span(|| tracing::debug_span!("session.load", mode = self.mode()))
     }
 
     /// `future` (a commit) in a `session.commit` span.
@@ -311,7 +308,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         }
     }
 
-    pub(crate) async fn load_record_inner(
+    async fn load_record_inner(
         &self,
         found: Found<'_>,
         cx: &RequestContext,
@@ -334,7 +331,7 @@ impl<S: Store, E: Encoder> SessionEngine<S, E> {
         found: Found<'_>,
         cx: &'a RequestContext,
     ) -> InDebugSpan<LoadFuture<'a>> {
-        let span = debug_span(|| tracing::debug_span!("session.load", mode = self.mode()));
+        let span = self.load_span();
         let now = self.inner.config.clock.now_ms();
         let begun = match &span {
             Some(span) => span.in_scope(|| self.begin_load(&found, now)),
